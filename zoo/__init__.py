@@ -1,0 +1,1 @@
+"""zoo: a PyTorch Lightning model zoo for face analysis with plug-in losses."""
