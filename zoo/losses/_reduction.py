@@ -1,0 +1,18 @@
+"""The one place where per-sample loss values [B] are reduced (``"mean"``, ``"sum"``, ``"none"``)."""
+from __future__ import annotations
+
+import torch
+
+
+def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    """``"mean"``: mean over the batch, ``"sum"``: sum, ``"none"``: the values unchanged ([B])."""
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Half-precision inputs are computed in float32 (losses overflow float16 at errors ~1e3)."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
