@@ -1,0 +1,324 @@
+"""``LandmarkDataModule``: real landmark data (300-W folders, keypoint CSV files, WFLW lists) for zoo models.
+
+Sources (``format``):
+
+* ``pts_folder``: ``root`` = a folder or a list of folders of image + ``.pts`` pairs (zoo.io.folders)
+* ``csv``:        ``annotations`` = keypoint CSV file(s) (zoo.io.keypoint_csv), images under ``image_root``
+* ``wflw``:       ``annotations`` = WFLW list file(s) (zoo.io.wflw), images under ``image_root``
+
+Relative paths (``root``, ``annotations``, ``image_root``, ``split_files``) are taken relative to ``data_dir``
+when it is set (itself relative to the working directory, else to the repository checkout).
+``root`` / ``annotations`` may also be a mapping ``{train: ..., val: ..., test: ...}`` giving the splits
+(e.g. WFLW's official train/test lists); a split it leaves out is carved from ``train`` with its fraction.
+Otherwise all records are pooled and split by ``split_files`` (text files listing record keys, one a line)
+or by the seeded fractions ``val_fraction`` / ``test_fraction`` (whole groups, ``split_by``: ``image`` keeps
+the faces of one image file together, ``group`` also crops ``x_1``/``x_2`` of one photo and frames ``name_07`` of
+one person, ``sample`` none). ``train_fraction`` then keeps a seeded, nested subset of
+the training split (0.1/0.25/0.5/1.0). ``split_seed`` defaults to ``seed``.
+
+Bad input: annotation files are validated at setup (wrong point count, NaN, unreadable, empty folder, missing
+CSV column: ValueError naming the file); images are decoded lazily and a corrupt one raises ValueError naming
+it. With ``on_bad_sample: skip`` defective annotations and undecodable images (``check_images`` defaults to
+True then) are skipped at setup with one warning each, listed in ``self.skipped`` and summarised in the log
+at the end of setup and again at teardown.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from zoo.datamodules.base import FaceDataModule
+from zoo.datamodules.crop import NORMS, face_square, protocol_norm
+from zoo.datamodules.landmark_datasets import SPLIT_BY, SPLITS, LandmarkDataset, fraction_split, train_subset
+from zoo.datamodules.samples import DataInfo
+from zoo.datamodules.transforms import LandmarkAugment
+from zoo.io.folders import read_pts_folder
+from zoo.io.images import check_image
+from zoo.io.keypoint_csv import read_keypoint_csv
+from zoo.io.records import LandmarkRecord
+from zoo.io.wflw import WFLW_ATTRIBUTES, read_wflw_list
+from zoo.schemes import get_scheme
+
+log = logging.getLogger(__name__)
+FORMATS = ("pts_folder", "csv", "wflw")
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
+    """``data_dir`` as given when absolute or present relative to the working directory, else relative to the
+    repository checkout (so ``../shared/data`` works wherever ``train.py`` is started from)."""
+    if data_dir is None:
+        return None
+    p = Path(data_dir).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    alt = REPO_ROOT / p
+    return alt if alt.exists() else p
+
+
+def _paths(value: Any, key: str, base: Path | None = None) -> list[Path]:
+    if value is None:
+        return []
+    if isinstance(value, (str, Path)):
+        value = [value]
+    elif not isinstance(value, Sequence):
+        raise ValueError(f"data.{key} must be a path or a list of paths, got {type(value).__name__}")
+    out = [Path(v).expanduser() for v in value]
+    return [base / p if base is not None and not p.is_absolute() else p for p in out]
+
+
+class LandmarkDataModule(FaceDataModule):
+    """Real landmark datamodule (module docstring). Geometry/image options:
+
+    image_size: crop side in pixels (96, the seed-002 input). crop_scale: face square = crop_scale · max(w, h) of
+    the given box or else the landmark box (1.2–1.3 usual). grayscale: 1 channel (seed 002) or RGB.
+    norm: normalising distance per protocol (``inter_ocular`` for 300-W/WFLW, ``inter_pupil``, ``box``,
+    ``diagonal``). mean/std: image = (x/255 - mean)/std, default [0, 1]. interpolation: ``area`` (INTER_AREA
+    reduction before the warp when downscaling) or ``linear``. augment: a recipe from
+    zoo.datamodules.transforms (train split only) or None.
+    """
+
+    def __init__(
+        self,
+        format: str = "pts_folder",
+        root: Any = None,
+        annotations: Any = None,
+        data_dir: str | None = None,
+        image_root: str | None = None,
+        scheme: str = "ibug68",
+        split_files: Mapping[str, str] | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        train_fraction: float = 1.0,
+        split_seed: int | None = None,
+        split_by: str = "image",
+        image_size: int = 96,
+        crop_scale: float = 1.25,
+        grayscale: bool = True,
+        norm: str = "inter_ocular",
+        mean: float | Sequence[float] = 0.0,
+        std: float | Sequence[float] = 1.0,
+        interpolation: str = "area",
+        augment: LandmarkAugment | None = None,
+        on_bad_sample: str = "error",
+        check_images: bool | None = None,
+        one_based: bool | None = None,
+        filename_column: str | None = None,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        sampler: Callable[..., Any] | None = None,
+        seed: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = True,
+        eval_batch_size: int | None = None,
+        drop_last: bool = True,
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, sampler=sampler, seed=seed,
+                         pin_memory=pin_memory, persistent_workers=persistent_workers,
+                         eval_batch_size=eval_batch_size, drop_last=drop_last)
+        if format not in FORMATS:
+            raise ValueError(f"data.format must be one of {list(FORMATS)}, got {format!r}")
+        if on_bad_sample not in ("error", "skip"):
+            raise ValueError(f"data.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
+        if norm not in NORMS:
+            raise ValueError(f"data.norm must be one of {list(NORMS)}, got {norm!r}")
+        if split_by not in SPLIT_BY:
+            raise ValueError(f"data.split_by must be one of {list(SPLIT_BY)}, got {split_by!r}")
+        for k, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0 <= v < 1:
+                raise ValueError(f"data.{k} must be in [0, 1), got {v!r}")
+        if val_fraction + test_fraction >= 1:
+            raise ValueError(f"data.val_fraction + data.test_fraction must be < 1, got {val_fraction + test_fraction}")
+        if not 0 < train_fraction <= 1:
+            raise ValueError(f"data.train_fraction must be in (0, 1], got {train_fraction!r}")
+        if not isinstance(image_size, int) or image_size < 8:
+            raise ValueError(f"data.image_size must be an integer >= 8, got {image_size!r}")
+        if not crop_scale > 0:
+            raise ValueError(f"data.crop_scale must be > 0 (1.2-1.3 usual), got {crop_scale!r}")
+        if interpolation not in ("area", "linear"):
+            raise ValueError(f"data.interpolation must be 'area' or 'linear', got {interpolation!r}")
+        if augment is not None and not isinstance(augment, LandmarkAugment):
+            raise ValueError(f"data.augment must be a zoo.datamodules.transforms recipe or null, got "
+                             f"{type(augment).__name__}")
+        source = root if format == "pts_folder" else annotations
+        if source is None:
+            need = "root" if format == "pts_folder" else "annotations"
+            raise ValueError(f"data.{need} is required for data.format={format!r}")
+        self.format = format
+        self.source = source
+        self.data_dir = resolve_data_dir(data_dir)
+        self.image_root = _paths(image_root, "image_root", self.data_dir)[0] if image_root is not None else None
+        self.scheme = get_scheme(scheme)
+        self.split_files = split_files
+        self.fractions = {"test": float(test_fraction), "val": float(val_fraction)}
+        self.train_fraction = float(train_fraction)
+        self.split_seed = seed if split_seed is None else int(split_seed)
+        self.split_by = split_by
+        self.image_size = image_size
+        self.crop_scale = float(crop_scale)
+        self.grayscale = bool(grayscale)
+        self.norm = norm
+        self.mean, self.std = mean, std
+        self.interpolation = interpolation
+        self.augment = augment
+        self.on_bad_sample = on_bad_sample
+        self.check_images = on_bad_sample == "skip" if check_images is None else bool(check_images)
+        self.one_based = {"pts_folder": True, "csv": False, "wflw": False}[format] if one_based is None else one_based
+        self.filename_column = filename_column
+        self.skipped: list[tuple[str, str]] = []
+        self.num_records = 0
+
+    # ---- reading -----------------------------------------------------------------------------------------------
+    def _read(self, value: Any, key: str) -> list[LandmarkRecord]:
+        errors = self.skipped if self.on_bad_sample == "skip" else None
+        n = self.scheme.num_landmarks
+        out: list[LandmarkRecord] = []
+        for p in _paths(value, key, self.data_dir):
+            if self.format == "pts_folder":
+                out += read_pts_folder(p, num_points=n, one_based=self.one_based, errors=errors)
+            elif self.format == "csv":
+                out += read_keypoint_csv(p, num_points=n, image_root=self.image_root,
+                                         filename_column=self.filename_column, one_based=self.one_based,
+                                         errors=errors)
+            else:
+                if n != 98:
+                    raise ValueError(f"data.format='wflw' has 98 points; set data.scheme=wflw98, not {self.scheme.name!r}")
+                out += read_wflw_list(p, image_root=self.image_root, one_based=self.one_based, errors=errors)
+        return out
+
+    def _validate(self, records: list[LandmarkRecord]) -> list[LandmarkRecord]:
+        """Geometry (non-degenerate face box and norm), image existence and, with check_images, decodability."""
+        good = []
+        for r in records:
+            try:
+                face_square(r.landmarks, r.box, self.crop_scale)
+                if not protocol_norm(r.landmarks, self.scheme, self.norm, r.box) > 0:
+                    raise ValueError(f"{r.origin}: {self.norm} distance is 0 (degenerate annotation)")
+                if self.check_images:
+                    check_image(r.image)
+                elif not r.image.is_file():  # existence is cheap to check for every record
+                    raise FileNotFoundError(f"{r.image}: image file not found (annotation {r.origin})")
+            except (ValueError, FileNotFoundError) as e:
+                msg = str(e) if r.origin in str(e) or str(r.image) in str(e) else f"{r.origin}: {e}"
+                if self.on_bad_sample == "error":
+                    raise type(e)(msg) from None
+                self.skipped.append((r.origin, msg))
+                continue
+            good.append(r)
+        return good
+
+    def _load(self, value: Any, key: str) -> list[LandmarkRecord]:
+        before = len(self.skipped)
+        recs = self._validate(self._read(value, key))
+        for origin, msg in self.skipped[before:]:
+            log.warning("skipping bad sample %s", msg)
+        return recs
+
+    # ---- splits ---------------------------------------------------------------------------------------------------
+    def _split(self) -> dict[str, list[LandmarkRecord]]:
+        key = "root" if self.format == "pts_folder" else "annotations"
+        if isinstance(self.source, Mapping):
+            unknown = set(self.source) - set(SPLITS)
+            if unknown:
+                raise ValueError(f"data.{key} split names {sorted(unknown)} unknown; expected {list(SPLITS)}")
+            if "train" not in self.source:
+                raise ValueError(f"data.{key} given per split must include 'train'")
+            parts = {s: self._load(v, f"{key}.{s}") for s, v in self.source.items()}
+            missing = {s: f for s, f in self.fractions.items() if s not in parts and f > 0}
+            if missing:
+                total = len(parts["train"])
+                carved = fraction_split(parts["train"], missing, self.split_seed, self.split_by)
+                parts["train"] = carved.pop("rest")
+                parts.update(carved)
+                log.info("carved %s from %d training records", {k: len(v) for k, v in carved.items()}, total)
+            self.num_records = sum(len(v) for v in parts.values())
+            return parts
+        pool = self._load(self.source, key)
+        self.num_records = len(pool)
+        if self.split_files:
+            return self._split_by_files(pool)
+        parts = fraction_split(pool, self.fractions, self.split_seed, self.split_by)
+        parts["train"] = parts.pop("rest")
+        return parts
+
+    def _split_by_files(self, pool: list[LandmarkRecord]) -> dict[str, list[LandmarkRecord]]:
+        unknown = set(self.split_files) - set(SPLITS)
+        if unknown:
+            raise ValueError(f"data.split_files names {sorted(unknown)} unknown; expected {list(SPLITS)}")
+        by_key = {r.key: r for r in pool}
+        short: dict[str, LandmarkRecord | None] = {}
+        for r in pool:  # keys without the source prefix, when unambiguous
+            s = r.key.split("/", 1)[-1]
+            short[s] = None if s in short else r
+        parts: dict[str, list[LandmarkRecord]] = {}
+        owner: dict[str, str] = {}
+        for split, path in self.split_files.items():
+            path = _paths(path, f"split_files.{split}", self.data_dir)[0]
+            if not path.is_file():
+                raise FileNotFoundError(f"data.split_files.{split}: {path} not found")
+            names = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            recs, missing = [], []
+            for name in names:
+                r = by_key.get(name) or short.get(name)
+                if r is None:
+                    missing.append(name)
+                    continue
+                if r.key in owner:
+                    raise ValueError(f"{path}: {name!r} is also listed for split {owner[r.key]!r}; splits must be disjoint")
+                owner[r.key] = split
+                recs.append(r)
+            if missing:
+                raise ValueError(f"{path}: {len(missing)} listed sample(s) not found among the records (or skipped as "
+                                 f"bad), e.g. {missing[:3]}; expected record keys such as {pool[0].key!r}")
+            parts[split] = sorted(recs, key=lambda r: r.key)
+        unused = len(pool) - len(owner)
+        if unused:
+            log.warning("%d record(s) are listed in no split file and are not used", unused)
+        if "train" not in parts:
+            raise ValueError("data.split_files must include 'train'")
+        return parts
+
+    # ---- FaceDataModule -------------------------------------------------------------------------------------------
+    def build_datasets(self) -> dict[str, LandmarkDataset | None]:
+        self.skipped = []
+        parts = self._split()
+        train = parts.get("train", [])
+        if not train:
+            raise ValueError(f"{self.source}: the training split is empty (after splitting and skipping "
+                             f"{len(self.skipped)} bad sample(s))")
+        parts["train"] = train_subset(train, self.train_fraction, self.split_seed)
+        common = dict(scheme=self.scheme, image_size=self.image_size, crop_scale=self.crop_scale,
+                      grayscale=self.grayscale, norm=self.norm, mean=self.mean, std=self.std,
+                      interpolation=self.interpolation,
+                      attribute_names=WFLW_ATTRIBUTES if self.format == "wflw" else None)
+        datasets = {s: (LandmarkDataset(parts[s], augment=self.augment if s == "train" else None, **common)
+                        if parts.get(s) else None) for s in SPLITS}
+        sizes = {s: len(d) if d is not None else 0 for s, d in datasets.items()}
+        log.info("landmark data %s: %d records -> %s (train_fraction %s)", self.format, self.num_records, sizes,
+                 self.train_fraction)
+        self._summarise_skipped()
+        return datasets
+
+    def _summarise_skipped(self) -> None:
+        if self.skipped:
+            log.warning("on_bad_sample=skip: skipped %d bad sample(s) of %d; first: %s (full list in "
+                        "datamodule.skipped)", len(self.skipped), len(self.skipped) + self.num_records,
+                        self.skipped[0][1])
+
+    def teardown(self, stage: str | None = None) -> None:
+        self._summarise_skipped()
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        """Names of the int flags in ``sample["subset"]`` (WFLW), empty for string subsets."""
+        return WFLW_ATTRIBUTES if self.format == "wflw" else ()
+
+    def data_info(self) -> DataInfo:
+        return DataInfo(task="landmarks", image_size=self.image_size, channels=1 if self.grayscale else 3,
+                        scheme=self.scheme.name, num_landmarks=self.scheme.num_landmarks,
+                        flip_permutation=list(self.scheme.flip_permutation),
+                        sizes={s: len(d) if d is not None else 0 for s, d in self.datasets.items()})
