@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+
+from zoo.schemes import get_scheme
+from zoo.synth.builtin import builtin_model
+from zoo.synth.generator import FaceGenerator, GeneratorConfig
+
+RIGHT_EYE, LEFT_EYE = list(range(36, 42)), list(range(42, 48))
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return FaceGenerator(builtin_model(), GeneratorConfig(image_size=96))
+
+
+def _mean_face_params(gen, yaw=0.0, pitch=0.0, roll=0.0):
+    p = gen.sample_params(0, 0, 0)
+    p.update(shape=np.zeros_like(p["shape"]), color=np.zeros_like(p["color"]),
+             expression=np.zeros_like(p["expression"]), yaw=yaw, pitch=pitch, roll=roll, identity=-1)
+    p["light"] = gen.light_prior.mean.astype(np.float32)
+    return p
+
+
+def test_same_seed_same_sample_everywhere(gen):
+    other = FaceGenerator(builtin_model(), GeneratorConfig(image_size=96), identity_cache=0)
+    a, pa = gen(7, 3, 2)
+    b, pb = other(7, 3, 2)
+    np.testing.assert_array_equal(a["image"], b["image"])
+    np.testing.assert_array_equal(a["landmarks"], b["landmarks"])
+    np.testing.assert_array_equal(a["visible"], b["visible"])
+    c, pc = gen(7, 3, 3)  # same identity, other image: other pose, same identity coefficients
+    np.testing.assert_array_equal(pa["shape"], pc["shape"])
+    assert pa["yaw"] != pc["yaw"] and not np.array_equal(a["image"], c["image"])
+    d, pd = gen(7, 3, 2, stream=1)  # another split
+    assert not np.array_equal(pa["shape"], pd["shape"])
+
+
+def test_visible_landmarks_on_face_pixels(gen):
+    import cv2
+
+    for i in range(12):
+        out, _ = gen(1, i, 0)
+        mask = cv2.dilate(out["mask"].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        lm, vis = out["landmarks"], out["visible"]
+        assert vis.sum() >= 10
+        xy = np.rint(lm[vis]).astype(int)
+        inside = (xy >= 0).all(1) & (xy < 96).all(1)
+        assert inside.all()
+        assert mask[xy[:, 1], xy[:, 0]].all()
+        assert np.isclose(out["norm"], np.linalg.norm(lm[36] - lm[45]))
+
+
+def test_profile_hides_far_eye(gen):
+    # yaw +90: the nose turns to the image right, the subject's left side (eye 42-47) turns away
+    out = gen.render(_mean_face_params(gen, yaw=90))
+    assert not out["visible"][LEFT_EYE].any()
+    assert out["visible"][RIGHT_EYE].sum() >= 4
+    out = gen.render(_mean_face_params(gen, yaw=-90))
+    assert not out["visible"][RIGHT_EYE].any()
+    assert out["visible"][LEFT_EYE].sum() >= 4
+
+
+def test_left_right_symmetry_at_yaw_0(gen):
+    perm = np.array(get_scheme("ibug68").flip_permutation)
+    out = gen.render(_mean_face_params(gen))
+    lm, s = out["landmarks"], 96
+    assert out["visible"].all()
+    np.testing.assert_allclose(lm[:, 0], s - 1 - lm[perm, 0], atol=0.05)
+    np.testing.assert_allclose(lm[:, 1], lm[perm, 1], atol=0.05)
+    # the mirrored image matches too (the background is not symmetric: compare face pixels)
+    img, mask = out["image"], out["mask"]
+    both = mask & mask[:, ::-1]
+    assert np.abs(img - img[:, ::-1])[both].mean() < 0.02
+
+
+def test_contour_mode_moves_jaw_to_silhouette(gen):
+    # framing "head": a fixed camera, so the jaw choice does not move the other points
+    contour = FaceGenerator(builtin_model(), GeneratorConfig(image_size=96, framing="head"))
+    fixed = FaceGenerator(builtin_model(), GeneratorConfig(image_size=96, landmark_mode="fixed", framing="head"))
+    p = _mean_face_params(gen, yaw=40)
+    c, f = contour.render(p), fixed.render(p)
+    np.testing.assert_allclose(c["landmarks"][17:], f["landmarks"][17:])  # only the jaw differs
+    # yaw +40 turns the subject's right cheek (jaw 0-7, image left) towards the camera and the left one away:
+    # the turned-away jaw points (9-16) lie further out (image right) on the silhouette than the fixed vertices
+    assert (c["landmarks"][10:16, 0] >= f["landmarks"][10:16, 0] - 1e-3).all()
+    assert (c["landmarks"][10:16, 0] - f["landmarks"][10:16, 0]).max() > 1.0
+    assert c["visible"][9:17].all()
+
+
+def test_grayscale_and_bad_config():
+    g = FaceGenerator(builtin_model(), GeneratorConfig(image_size=64, grayscale=True, supersample=2))
+    out, _ = g(0, 0, 0)
+    assert out["image"].shape == (64, 64, 1) and out["image"].dtype == np.float32
+    assert 0 <= out["image"].min() and out["image"].max() <= 1
+    with pytest.raises(ValueError, match="image_size"):
+        GeneratorConfig(image_size=0)
+    with pytest.raises(ValueError, match="yaw.*min"):
+        GeneratorConfig(yaw=(30, -30))
+    with pytest.raises(ValueError, match="landmark_mode"):
+        GeneratorConfig(landmark_mode="silhouette")
+    with pytest.raises(ValueError, match="framing"):
+        GeneratorConfig(framing="tight")
+
+
+def test_normalising_distances(gen):
+    front = gen.render(_mean_face_params(gen))
+    side = gen.render(_mean_face_params(gen, yaw=80))
+    # frontal: the 3D eye distance in pixels equals the image one up to perspective (eyes ~6 cm before the centre)
+    assert front["norm_3d"] == pytest.approx(front["norm"], rel=0.1)
+    assert side["norm"] < 0.5 * front["norm"]  # the image inter-ocular distance collapses in profile
+    lm = front["landmarks"]
+    box = np.sqrt(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1]))
+    assert front["norm_box"] == pytest.approx(box, rel=1e-5)
+    # framing "landmarks" scales the head with the landmark box: compare the 3D distance relative to the box
+    assert side["norm_3d"] / side["norm_box"] > 0.3
