@@ -1,0 +1,160 @@
+"""Landmark inference without Hydra: checkpoint in, landmarks + validation signal out.
+
+    from zoo.models.inference import LandmarkPredictor
+    pred = LandmarkPredictor.from_checkpoint("outputs/.../checkpoints/last.ckpt")
+    out = pred.predict(images, boxes=None)       # list of HxW / HxWx3 uint8 arrays, or a tensor
+    out.landmarks    # [N, L, 2] float32, pixels of the original images (0-based, pixel centres)
+    out.validation   # [N, L] float32 or None: the predicted error of each landmark (seed 002), in
+                     # original-image pixels (Manhattan |dx| + |dy| by default); higher = less reliable
+
+Crops are made with the training geometry (:mod:`zoo.datamodules.crop`): with ``boxes`` [N, 4]
+(x0, y0, x1, y1), the square of side ``crop_scale · max(w, h)`` around the box centre (the datamodule's
+``crop_scale``, read from the checkpoint's saved config; the box should frame the face the way the
+training box did — the landmark bounding box for 300-W folders); without boxes each image is taken to be a
+face crop already (the square of side max(H, W) around its centre). Area interpolation is used when
+shrinking, as in training. Pixel values are scaled as in training: ``(x / 255 - mean) / std``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from zoo.datamodules.crop import crop_matrix, face_square, matrix_scale, warp_crop
+
+
+@dataclass
+class LandmarkPrediction:
+    landmarks: np.ndarray  # [N, L, 2] original-image pixels
+    validation: np.ndarray | None  # [N, L] original-image pixels, None without the validation head
+    crop_landmarks: np.ndarray  # [N, L, 2] crop pixels
+    matrices: np.ndarray  # [N, 2, 3] source -> crop affine matrices
+
+
+class LandmarkPredictor:
+    """Wraps a trained landmark model with the crop geometry and pixel scaling it was trained with."""
+
+    def __init__(self, model: torch.nn.Module, image_size: int, channels: int, crop_scale: float = 1.25,
+                 mean: float | Sequence[float] = 0.0, std: float | Sequence[float] = 1.0,
+                 interpolation: str = "area", device: str | torch.device = "cpu", batch_size: int = 64) -> None:
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.image_size, self.channels = int(image_size), int(channels)
+        self.crop_scale, self.interpolation, self.batch_size = float(crop_scale), interpolation, int(batch_size)
+        self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
+        self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
+                        **overrides: Any) -> "LandmarkPredictor":
+        """Load a checkpoint written by train.py (a full pickle: load only checkpoints you trust); crop settings come from its saved data config (keys
+        ``crop_scale`` (or the synthetic data's ``face_scale`` = 1 / crop_scale), ``mean``, ``std``,
+        ``interpolation``; defaults 1.25, 0, 1, area) unless overridden."""
+        from zoo.run import load_run_checkpoint
+
+        model_cls, config, _ = load_run_checkpoint(path)
+        if getattr(model_cls, "task", None) != "landmarks":
+            raise ValueError(f"{path}: {model_cls.__qualname__} is not a landmark model (task "
+                             f"{getattr(model_cls, 'task', None)!r})")
+        model = model_cls.load_from_checkpoint(path, map_location=device, weights_only=False)
+        hp = model.hparams
+        data = dict(config.get("data") or {})
+        crop_scale = data.get("crop_scale") or (1.0 / data["face_scale"] if data.get("face_scale") else 1.25)
+        kw = dict(image_size=hp.image_size, channels=hp.channels, crop_scale=crop_scale,
+                  mean=data.get("mean", 0.0), std=data.get("std", 1.0),
+                  interpolation=data.get("interpolation", "area"))
+        kw.update(overrides)
+        return cls(model, device=device, **kw)
+
+    # ---- preprocessing ---------------------------------------------------------------------------------
+    def _as_arrays(self, images: Any) -> list[np.ndarray]:
+        if torch.is_tensor(images):
+            t = images.detach().cpu()
+            if t.dim() == 2 or (t.dim() == 3 and t.shape[-1] in (1, 3) and t.shape[0] not in (1, 3)):
+                t = t[None]
+            if t.dim() == 3:  # [N, H, W]
+                arr = [x.numpy() for x in t]
+            elif t.dim() == 4 and t.shape[1] in (1, 3):  # [N, C, H, W]
+                arr = [x.permute(1, 2, 0).numpy() for x in t]
+            elif t.dim() == 4:  # [N, H, W, C]
+                arr = [x.numpy() for x in t]
+            else:
+                raise ValueError(f"images tensor must be [N,H,W], [N,C,H,W] or [N,H,W,C], got {tuple(t.shape)}")
+        elif isinstance(images, np.ndarray):
+            # HxW or HxWx3: one image; NxHxW or NxHxWxC: a stack
+            single = images.ndim == 2 or (images.ndim == 3 and images.shape[-1] == 3)
+            arr = [images] if single else list(images)
+        else:
+            arr = list(images)
+        out = []
+        for i, a in enumerate(arr):
+            a = np.asarray(a)
+            if a.dtype != np.uint8:
+                if a.size and np.nanmax(a) <= 1.0:
+                    a = a * 255.0
+                a = np.clip(np.nan_to_num(a), 0, 255).astype(np.uint8)
+            if a.ndim == 3 and a.shape[-1] == 1:
+                a = a[..., 0]
+            if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] != 3):
+                raise ValueError(f"images[{i}] must be HxW (gray) or HxWx3 (RGB), got shape {a.shape}")
+            if self.channels == 1 and a.ndim == 3:
+                a = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
+            elif self.channels == 3 and a.ndim == 2:
+                a = cv2.cvtColor(a, cv2.COLOR_GRAY2RGB)
+            out.append(np.ascontiguousarray(a))
+        return out
+
+    def crops(self, images: Any, boxes: Any = None) -> tuple[torch.Tensor, np.ndarray]:
+        """(model input [N, C, S, S], source->crop matrices [N, 2, 3]) for ``images`` and optional ``boxes``."""
+        arrays = self._as_arrays(images)
+        if boxes is not None:
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            if len(boxes) != len(arrays):
+                raise ValueError(f"boxes: got {len(boxes)} boxes for {len(arrays)} images; expected one "
+                                 f"(x0, y0, x1, y1) per image")
+        tensors, mats = [], []
+        for i, img in enumerate(arrays):
+            if boxes is None:
+                h, w = img.shape[:2]
+                cx, cy, side = (w - 1) / 2.0, (h - 1) / 2.0, float(max(h, w))
+            else:
+                cx, cy, side = face_square(None, boxes[i], self.crop_scale)
+            m = crop_matrix((cx, cy), side, self.image_size)
+            crop = warp_crop(img, m, self.image_size, self.interpolation)
+            t = torch.from_numpy(crop).float().div_(255.0)
+            t = t[None] if t.dim() == 2 else t.permute(2, 0, 1)
+            tensors.append((t - self.mean) / self.std)
+            mats.append(m)
+        return torch.stack(tensors), np.stack(mats)
+
+    # ---- prediction ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_crops(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Model output on prepared crops [N, C, S, S]: (landmarks [N, L, 2], validation [N, L] or None)."""
+        lms, vals = [], []
+        for s in range(0, len(x), self.batch_size):
+            out = self.model(x[s:s + self.batch_size].to(self.device))
+            lms.append(out["landmarks"].float().cpu())
+            if out.get("validation") is not None:
+                vals.append(out["validation"].float().cpu())
+        return torch.cat(lms), (torch.cat(vals) if vals else None)
+
+    def predict(self, images: Any, boxes: Any = None) -> LandmarkPrediction:
+        """Landmarks and validation signal in original-image pixels for each image (see module doc)."""
+        x, mats = self.crops(images, boxes)
+        lm, val = self.predict_crops(x)
+        lm_np = lm.numpy()
+        out = np.empty_like(lm_np)
+        scales = np.empty(len(mats))
+        for i, m in enumerate(mats):
+            inv = cv2.invertAffineTransform(m)
+            out[i] = lm_np[i] @ inv[:, :2].T + inv[:, 2]
+            scales[i] = matrix_scale(m)
+        v = None if val is None else (val.numpy() / scales[:, None]).astype(np.float32)
+        return LandmarkPrediction(out.astype(np.float32), v, lm_np, mats)

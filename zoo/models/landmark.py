@@ -1,0 +1,422 @@
+"""Landmark regressor with the validation-signal head of seed 002.
+
+Fuhl & Kasneci, "Learning to Validate the Quality of Detected Landmarks", ICMV 2019.
+
+Output per landmark j: position ``(x_j, y_j)`` and validation signal ``v_j``; training minimises
+
+    loss = coord_loss(p, g) + λ(t) · validation_term(v, ‖p − g‖₁)
+
+(``zoo.losses.ValidationLoss``; Eq. 3 of the paper with the Manhattan distance), where λ(t) ramps linearly
+from 0 to ``validation_weight`` over the first ``validation_warmup_steps`` optimizer steps. The paper's
+weight 1 diverges from random initialisation on this data (the squared validation term swamps Wing
+while errors are ~20 px); 0.1 with a ramp is stable (ARCHITECTURE.md, "Facts measured").
+
+Parametrisation: the head's raw outputs ``o`` become pixels of the input crop as
+
+    p = anchor + s · o,    v = s · o_v,    s = output_scale (default image_size / 2)
+
+``anchor`` is the crop centre, or (default, ``anchor="mean_shape"``) the mean visible training shape
+of the first training batch (all-reduced across ranks; stored in the checkpoint). Starting on the mean
+shape with a near-zero last layer keeps initial errors small, which is what keeps the validation loss
+(and L2) from exploding early. ``coord_space="pixels"`` (default) trains in crop pixels, so Wing's ω=10
+means 10 px; ``"normalized"`` divides predictions, targets and ``v`` by ``image_size`` (then use
+ω≈0.1 and the like).
+
+The coordinate loss follows a *loss-stage schedule* (paper: L2, then L1, then Wing ω=10 ε=2), applied by
+:class:`zoo.callbacks.loss_schedule.LossSchedule`; each stage starts at ``epoch`` (absolute) or at
+``fraction`` · ``trainer.max_epochs``.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import lightning as L
+import torch
+from torch import nn
+
+from zoo.models import flatten_metrics
+from zoo.models.backbones import create_backbone
+from zoo.models.heads import LandmarkHead
+
+COORD_SPACES = ("pixels", "normalized")
+ANCHORS = ("mean_shape", "centre")
+DEFAULT_SCHEDULE = ({"epoch": 0, "loss": "l2"}, {"epoch": 10, "loss": "l1"},
+                    {"epoch": 20, "loss": "wing", "omega": 10.0, "epsilon": 2.0})
+
+
+class LossParts(NamedTuple):
+    """Per-sample ([B]) loss terms; ``validation`` is None without the validation head."""
+
+    total: torch.Tensor
+    coord: torch.Tensor
+    validation: torch.Tensor | None
+
+
+def check_loss_schedule(schedule: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validate ``[{epoch|fraction: ..., loss: name, **kwargs}, ...]`` and return plain dicts.
+
+    The first stage must start at epoch 0 (or fraction 0); starts must increase; each stage names
+    either ``epoch`` (int >= 0) or ``fraction`` (float in [0, 1)), not both.
+    """
+    if not schedule:
+        raise ValueError("model.loss_schedule must list at least one stage, e.g. [{epoch: 0, loss: l2}]")
+    out, last = [], -1.0
+    for i, st in enumerate(schedule):
+        st = dict(st)
+        key = f"model.loss_schedule[{i}]"
+        if "loss" not in st or not isinstance(st["loss"], str):
+            raise ValueError(f"{key}: needs a 'loss' name (e.g. l2, l1, wing), got {st}")
+        has_e, has_f = st.get("epoch") is not None, st.get("fraction") is not None
+        if has_e == has_f:
+            raise ValueError(f"{key}: give exactly one of 'epoch' (int >= 0) or 'fraction' (in [0, 1)), got {st}")
+        if has_e:
+            if not isinstance(st["epoch"], int) or st["epoch"] < 0:
+                raise ValueError(f"{key}.epoch must be an integer >= 0, got {st['epoch']!r}")
+        elif not (0.0 <= float(st["fraction"]) < 1.0):
+            raise ValueError(f"{key}.fraction must be in [0, 1), got {st['fraction']!r}")
+        start = float(st["epoch"]) if has_e else float(st["fraction"])
+        if i == 0 and start != 0:
+            raise ValueError(f"{key}: the first stage must start at epoch 0 (or fraction 0), got {st}")
+        if i > 0 and (has_e != (out[0].get("epoch") is not None) or start <= last):
+            raise ValueError(f"{key}: stages must use the same unit (epoch or fraction) and strictly increasing "
+                             f"starts; got {st} after start {last}")
+        last = start
+        out.append(st)
+    return out
+
+
+def stage_index(schedule: Sequence[Mapping[str, Any]], epoch: int, max_epochs: int | None) -> int:
+    """Index of the stage active at ``epoch`` (fractions resolve to ``round(fraction · max_epochs)``)."""
+    idx = 0
+    for i, st in enumerate(schedule):
+        if st.get("epoch") is not None:
+            start = int(st["epoch"])
+        else:
+            if not max_epochs or max_epochs < 0:
+                raise ValueError("model.loss_schedule uses 'fraction' but trainer.max_epochs is not set (> 0)")
+            start = int(round(float(st["fraction"]) * max_epochs))
+        if epoch >= start:
+            idx = i
+    return idx
+
+
+class LandmarkRegressor(L.LightningModule):
+    """Landmark regression LightningModule (seed 002 net by default, any timm backbone by name).
+
+    ``forward(images)`` returns ``{"landmarks": [B, L, 2] crop pixels, "validation": [B, L] px or None}``.
+    ``training_step`` returns ``{"loss", "per_sample_loss" [B] (detached), "index" [B]}`` for the LPBB
+    sampler's feedback callback.
+    """
+
+    task = "landmarks"
+
+    def __init__(
+        self,
+        num_landmarks: int | None = None,
+        image_size: int | None = None,
+        channels: int | None = None,
+        scheme: str | None = None,
+        flip_permutation: list[int] | None = None,
+        backbone: str = "fuhl2019",
+        backbone_kwargs: dict[str, Any] | None = None,
+        head_hidden: int = 256,
+        dropout: float = 0.0,
+        validation_head: bool = True,
+        validation_distance: str = "manhattan",
+        validation_weight: float = 0.1,
+        validation_warmup_steps: int = 300,
+        loss_schedule: Sequence[Mapping[str, Any]] = DEFAULT_SCHEDULE,
+        coord_space: str = "pixels",
+        anchor: str = "mean_shape",
+        output_scale: float | None = None,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "epoch",
+        channels_last: bool = True,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        for key, val in (("num_landmarks", num_landmarks), ("image_size", image_size), ("channels", channels)):
+            if not isinstance(val, int) or val <= 0:
+                raise ValueError(f"model.{key} must be a positive integer (train.py fills it from the datamodule's "
+                                 f"DataInfo when null), got {val!r}")
+        if coord_space not in COORD_SPACES:
+            raise ValueError(f"model.coord_space must be one of {COORD_SPACES}, got {coord_space!r}")
+        if anchor not in ANCHORS:
+            raise ValueError(f"model.anchor must be one of {ANCHORS}, got {anchor!r}")
+        if not (isinstance(validation_weight, (int, float)) and validation_weight >= 0):
+            raise ValueError(f"model.validation_weight must be a number >= 0, got {validation_weight!r}")
+        if not isinstance(validation_warmup_steps, int) or validation_warmup_steps < 0:
+            raise ValueError(f"model.validation_warmup_steps must be an integer >= 0, got {validation_warmup_steps!r}")
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(f"model.scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        if output_scale is not None and output_scale <= 0:
+            raise ValueError(f"model.output_scale must be > 0 or null, got {output_scale!r}")
+        self.loss_schedule = check_loss_schedule(loss_schedule)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+
+        self.backbone = create_backbone(backbone, in_chans=channels, **(backbone_kwargs or {}))
+        self.head = LandmarkHead(self.backbone.num_features, num_landmarks, hidden=head_hidden,
+                                 validation=validation_head, dropout=dropout)
+        self.scale = float(output_scale or image_size / 2.0)
+        centre = (image_size - 1) / 2.0  # 0-based pixel-centre convention
+        self.register_buffer("anchor", torch.full((num_landmarks, 2), centre))
+        self.register_buffer("anchor_ready", torch.tensor(anchor == "centre"))
+
+        self.stage = -1
+        self.criterion: nn.Module = self._build_criterion(0)
+        self.stage = 0
+        self.val_metrics = self._make_metrics()
+        self.test_metrics = self._make_metrics()
+        self.test_results: dict[str, Any] = {}
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    # ---- losses -------------------------------------------------------------------------------------
+    def _coord_loss(self, stage: int) -> nn.Module:
+        from zoo.losses import build
+
+        st = dict(self.loss_schedule[stage])
+        name = st.pop("loss")
+        st.pop("epoch", None)
+        st.pop("fraction", None)
+        return build(name, reduction="none", **st)
+
+    def _build_criterion(self, stage: int) -> nn.Module:
+        coord = self._coord_loss(stage)
+        if not self.hparams.validation_head:
+            return coord
+        from zoo.losses import ValidationLoss
+
+        return ValidationLoss(coord_loss=coord, distance=self.hparams.validation_distance,
+                              weight=self.current_validation_weight(0), reduction="none")
+
+    def set_loss_stage(self, stage: int) -> bool:
+        """Switch the coordinate loss to ``loss_schedule[stage]``; returns True when it changed."""
+        if stage == self.stage:
+            return False
+        if not 0 <= stage < len(self.loss_schedule):
+            raise ValueError(f"loss stage {stage} out of range for {len(self.loss_schedule)} stages")
+        coord = self._coord_loss(stage)
+        if self.hparams.validation_head:
+            self.criterion.coord_loss = coord
+        else:
+            self.criterion = coord
+        self.stage = stage
+        return True
+
+    def current_validation_weight(self, step: int | None = None) -> float:
+        """λ(t) = validation_weight · min(1, (t + 1) / validation_warmup_steps) (no ramp when warm-up is 0)."""
+        step = self.global_step if step is None else step
+        w, n = float(self.hparams.validation_weight), self.hparams.validation_warmup_steps
+        return w if n == 0 else w * min(1.0, (step + 1) / n)
+
+    def loss_parts(self, out: Mapping[str, torch.Tensor | None], batch: Mapping[str, torch.Tensor]) -> LossParts:
+        """Per-sample loss terms of ``out`` against ``batch`` (visible points only)."""
+        pred, target = out["landmarks"], batch["landmarks"].to(out["landmarks"].dtype)
+        weight = batch["visible"]
+        target = torch.where(weight[..., None], target, pred.detach())  # NaN-free target for hidden points
+        val = out["validation"]
+        if self.hparams.coord_space == "normalized":
+            s = float(self.hparams.image_size)
+            pred, target = pred / s, target / s
+            val = None if val is None else val / s
+        if val is None:
+            coord = self.criterion(pred, target, weight=weight)
+            return LossParts(coord, coord, None)
+        r = self.criterion(pred, val, target, weight=weight)
+        return LossParts(r.total, r.coord, r.validation)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["loss_stage"] = self.stage
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        stage = checkpoint.get("loss_stage")
+        if isinstance(stage, int) and 0 <= stage < len(self.loss_schedule):
+            self.set_loss_stage(stage)
+
+    # ---- forward ------------------------------------------------------------------------------------
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        if self.hparams.channels_last and images.dim() == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
+        o, v = self.head(self.backbone(images))
+        lm = self.anchor + self.scale * o
+        return {"landmarks": lm, "validation": None if v is None else self.scale * v}
+
+    @torch.no_grad()
+    def _maybe_init_anchor(self, batch: Mapping[str, torch.Tensor]) -> None:
+        """Set the anchor to the mean visible shape of the first training batch (mean over ranks)."""
+        if bool(self.anchor_ready):
+            return
+        vis = batch["visible"].to(self.anchor.dtype)[..., None]
+        lm = torch.nan_to_num(batch["landmarks"].to(self.anchor.dtype))
+        num, den = (lm * vis).sum(0), vis.sum(0)
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1:
+            num = trainer.strategy.reduce(num, reduce_op="sum")
+            den = trainer.strategy.reduce(den, reduce_op="sum")
+        mean = torch.where(den > 0, num / den.clamp_min(1), self.anchor)
+        self.anchor.copy_(mean)
+        self.anchor_ready.fill_(True)
+
+    # ---- steps ----------------------------------------------------------------------------------------
+    def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        self._maybe_init_anchor(batch)
+        if self.hparams.validation_head:
+            self.criterion.weight = self.current_validation_weight()
+        out = self(batch["image"])
+        parts = self.loss_parts(out, batch)
+        loss = parts.total.mean()
+        bs = batch["image"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
+        self.log("train/coord_loss", parts.coord.mean(), batch_size=bs)
+        if parts.validation is not None:
+            self.log("train/validation_loss", parts.validation.mean(), batch_size=bs)
+            self.log("train/validation_weight", float(self.criterion.weight), batch_size=bs)
+        self.log("train/loss_stage", float(self.stage), batch_size=bs)
+        return {"loss": loss, "per_sample_loss": parts.total.detach(), "index": batch["index"]}
+
+    @torch.no_grad()
+    def per_sample_loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Current per-sample training loss of ``batch`` in eval mode, without gradients (BB refresh mode)."""
+        was_training = self.training
+        self.eval()
+        try:
+            parts = self.loss_parts(self(batch["image"]), batch)
+        finally:
+            self.train(was_training)
+        return parts.total.detach(), batch["index"]
+
+    def _eval_step(self, batch: Mapping[str, torch.Tensor], metrics: nn.Module, prefix: str) -> None:
+        out = self(batch["image"])
+        parts = self.loss_parts(out, batch)
+        bs = batch["image"].shape[0]
+        self.log(f"{prefix}/loss", parts.total.mean(), batch_size=bs, sync_dist=True)
+        metrics.update(out["landmarks"].float(), batch["landmarks"], batch["visible"], batch["norm"],
+                       validation=None if out["validation"] is None else out["validation"].float(),
+                       subset=self._subset_for(metrics, batch.get("subset")), index=batch["index"])
+
+    def _subset_for(self, metrics: nn.Module, subset: Any) -> Any:
+        """Per-sample subset ids/names the metric can take ([B] ids, or names listed in
+        ``model.metrics.subset_names``); other forms (names without a list, [B, A] attribute flags) are not
+        passed on, with a one-time warning naming the setting to change."""
+        if subset is None:
+            return None
+        if torch.is_tensor(subset) and subset.dim() == 1:
+            return subset
+        if isinstance(subset, (list, tuple)) and getattr(metrics, "subset_names", None) is not None:
+            return subset
+        if not getattr(self, "_warned_subset", False):
+            self._warned_subset = True
+            kind = f"tensor {tuple(subset.shape)}" if torch.is_tensor(subset) else "names"
+            warnings.warn(f"per-subset metrics are off: the datamodule's 'subset' ({kind}) needs [B] ids or "
+                          f"model.metrics.subset_names=[...] listing the subset names", stacklevel=2)
+        return None
+
+    def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metrics, "val")
+
+    def _log_metrics(self, metrics: nn.Module, prefix: str) -> dict[str, Any]:
+        res = metrics.compute()
+        scalars = {}
+        for k, v in flatten_metrics(res).items():
+            scalars[f"{prefix}/{k}"] = v
+        main = scalars.pop(f"{prefix}/nme", None)
+        if main is not None:
+            self.log(f"{prefix}/nme", main, prog_bar=True)
+        self.log_dict(scalars, prog_bar=False)
+        metrics.reset()
+        return res
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics(self.val_metrics, "val")
+
+    def on_test_epoch_start(self) -> None:
+        self.test_metrics.reset()
+        self._test_samples: dict[str, Any] | None = None
+
+    def test_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.test_metrics, "test")
+        if batch_idx == 0 and self.trainer.is_global_zero:
+            k = min(8, batch["image"].shape[0])
+            with torch.no_grad():
+                out = self(batch["image"][:k])
+            self._test_samples = {
+                "image": batch["image"][:k].float().cpu().numpy(), "target": batch["landmarks"][:k].cpu().numpy(),
+                "pred": out["landmarks"].float().cpu().numpy(),
+                "validation": None if out["validation"] is None else out["validation"].float().cpu().numpy()}
+
+    def on_test_epoch_end(self) -> None:
+        # keep all ranks' raw values for write_report before the metric is reset
+        with self.test_metrics.sync_context():
+            values = self.test_metrics.values()
+        res = self._log_metrics(self.test_metrics, "test")
+        self.test_results = {"metrics": res, "values": values, "samples": getattr(self, "_test_samples", None)}
+
+    # ---- metrics and report --------------------------------------------------------------------------
+    def _make_metrics(self) -> nn.Module:
+        """zoo.metrics LandmarkMetrics; normalisation ``given`` (the datamodule's protocol ``norm``) unless
+        ``model.metrics`` says otherwise."""
+        from zoo.metrics.landmarks import LandmarkMetrics
+
+        kw = dict(self.hparams.metrics or {})
+        kw.setdefault("normalization", "given")
+        if self.hparams.scheme is not None:
+            kw.setdefault("scheme", self.hparams.scheme)
+        return LandmarkMetrics(**kw)
+
+    def write_report(self, outdir: str) -> dict[str, Any]:
+        """Write ``metrics.json`` and PNG plots of the last ``trainer.test`` run to ``outdir``; return the
+        metrics dict (what evaluate.py logs). Plots: ``ced.png`` (cumulative error distribution),
+        ``validation.png`` (sorted error vs validation signal, paper Fig. 4; with the validation head),
+        ``samples.png`` (test crops, predictions coloured by the validation signal)."""
+        if not self.test_results:
+            raise ValueError("write_report: run trainer.test(model, datamodule=...) first (no test results)")
+        return write_landmark_report(self.test_results, outdir)
+
+    # ---- optimisation ---------------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        factory = self.optimizer_factory
+        if factory is None:
+            factory = lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)  # noqa: E731
+        opt = factory(self.parameters())
+        if self.scheduler_factory is None:
+            return opt
+        sched = self.scheduler_factory(opt)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": self.hparams.scheduler_interval}}
+
+
+def write_landmark_report(results: Mapping[str, Any], outdir: str) -> dict[str, Any]:
+    """metrics.json + PNGs from ``{"metrics": dict, "values": LandmarkMetrics.values(), "samples": dict}``."""
+    import json
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from zoo.callbacks.visual_logging import render_predictions
+    from zoo.metrics._landmark_plots import ced_figure, validation_figure
+
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = {k: float(v) for k, v in flatten_metrics(results["metrics"]).items()}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+    vals = results.get("values") or {}
+    figs = {}
+    if vals.get("nme_face") is not None:
+        figs["ced"] = ced_figure({"test": vals["nme_face"]})
+    if vals.get("validation") is not None:
+        figs["validation"] = validation_figure(vals["err_px"], vals["validation"], vals["visible"])
+    smp = results.get("samples")
+    if smp:
+        figs["samples"] = render_predictions(smp["image"], smp["pred"], smp["target"], smp["validation"],
+                                             title="test samples (colour: validation signal, px)")
+    for name, fig in figs.items():
+        fig.savefig(out / f"{name}.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+    return metrics

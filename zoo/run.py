@@ -1,0 +1,298 @@
+"""The generic logic behind train.py and evaluate.py: composed config -> objects -> Lightning run.
+
+Task-agnostic: the datamodule's :class:`~zoo.datamodules.samples.DataInfo` fills every ``null`` key of
+``cfg.model`` that is a DataInfo field (num_landmarks, num_identities, channels, image_size,
+flip_permutation, scheme), and the model class's ``task`` attribute must equal ``dm.info.task``.
+Every checkpoint carries ``checkpoint["zoo"] = {"config", "model_class", "wandb_id"}`` so that
+evaluate.py and :mod:`zoo.models.inference` can rebuild the run without Hydra.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from zoo.datamodules.samples import DataInfo
+
+DATAINFO_FIELDS = tuple(f.name for f in dataclasses.fields(DataInfo) if f.name not in ("task", "sizes"))
+
+
+# ---- config checks ----------------------------------------------------------------------------------
+def _num(cfg: DictConfig, key: str) -> Any:
+    return OmegaConf.select(cfg, key, default=None)
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Fail before any work with a message naming the key when a numeric setting is out of range."""
+    def need(key: str, ok, expected: str) -> None:
+        v = _num(cfg, key)
+        if v is not None and not ok(v):
+            raise ValueError(f"config key {key}={v!r} is invalid; expected {expected}")
+
+    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    need("trainer.max_epochs", lambda v: is_int(v) and (v > 0 or v == -1), "an integer > 0 (or -1 with max_steps)")
+    need("trainer.max_steps", lambda v: is_int(v) and (v > 0 or v == -1), "an integer > 0 or -1 (no limit)")
+    need("trainer.num_nodes", lambda v: is_int(v) and v >= 1, "an integer >= 1")
+    need("trainer.gradient_clip_val", lambda v: isinstance(v, (int, float)) and v >= 0, "a number >= 0 or null")
+    need("trainer.accumulate_grad_batches", lambda v: is_int(v) and v >= 1, "an integer >= 1")
+    need("trainer.check_val_every_n_epoch", lambda v: is_int(v) and v >= 1, "an integer >= 1 or null")
+    need("trainer.log_every_n_steps", lambda v: is_int(v) and v >= 1, "an integer >= 1")
+    for split in ("train", "val", "test"):
+        need(f"trainer.limit_{split}_batches", lambda v: isinstance(v, (int, float)) and v > 0,
+             "a number > 0 (int: batches, float: fraction)")
+    need("model.optimizer.lr", lambda v: isinstance(v, (int, float)) and v > 0, "a learning rate > 0")
+    need("model.optimizer.weight_decay", lambda v: isinstance(v, (int, float)) and v >= 0, "a number >= 0")
+    need("seed", is_int, "an integer")
+    if _num(cfg, "trainer.max_epochs") == -1 and _num(cfg, "trainer.max_steps") in (None, -1):
+        raise ValueError("config keys trainer.max_epochs=-1 and trainer.max_steps=-1: training would never end; "
+                         "set trainer.max_epochs > 0 or trainer.max_steps > 0")
+
+
+# ---- building blocks ----------------------------------------------------------------------------------
+def model_class(model_cfg: DictConfig) -> type:
+    target = model_cfg.get("_target_")
+    if not target:
+        raise ValueError("config group model: the selected config has no _target_")
+    return get_class(target)
+
+
+def fill_from_info(model_cfg: DictConfig, info: DataInfo) -> DictConfig:
+    """Copy of ``model_cfg`` whose null DataInfo-field keys take the datamodule's values."""
+    filled = OmegaConf.create(OmegaConf.to_container(model_cfg, resolve=False))
+    with open_dict(filled):
+        for key in DATAINFO_FIELDS:
+            if key in filled and filled[key] is None:
+                val = getattr(info, key)
+                filled[key] = list(val) if isinstance(val, tuple) else val
+    return filled
+
+
+def check_task(cls: type, info: DataInfo, where: str = "model") -> None:
+    task = getattr(cls, "task", None)
+    if task is None:
+        raise ValueError(f"{where}: class {cls.__module__}.{cls.__qualname__} has no 'task' attribute "
+                         f"(expected one of 'landmarks', 'identities')")
+    if task != info.task:
+        raise ValueError(f"{where} {cls.__qualname__} is a {task!r} model but the datamodule yields {info.task!r} "
+                         f"samples; pick a matching pair (e.g. model=landmark_validation with a landmark data= "
+                         f"config, or a recognition model with identity data)")
+
+
+def build_model(model_cfg: DictConfig, info: DataInfo) -> L.LightningModule:
+    cls = model_class(model_cfg)
+    check_task(cls, info)
+    return instantiate(fill_from_info(model_cfg, info))
+
+
+def build_callbacks(cb_cfg: DictConfig | None) -> list[L.Callback]:
+    out: list[L.Callback] = []
+    for name, node in (cb_cfg or {}).items():
+        if node is None:
+            continue
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            raise ValueError(f"config callbacks.{name} must be a node with _target_, got {node!r}")
+        out.append(instantiate(node))
+    return out
+
+
+class RunRecord(L.Callback):
+    """Puts the resolved run config, the model class path and the W&B id into every checkpoint, and
+    writes ``config.yaml`` next to the checkpoints (what evaluate.py and the inference API read)."""
+
+    def __init__(self, config: dict[str, Any], wandb_id: str | None = None, ckpt_dir: str | None = None) -> None:
+        self.config, self.wandb_id, self.ckpt_dir = config, wandb_id, ckpt_dir
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.ckpt_dir and trainer.is_global_zero:
+            Path(self.ckpt_dir).mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(OmegaConf.create(self.config), Path(self.ckpt_dir) / "config.yaml")
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        cls = type(pl_module)
+        checkpoint["zoo"] = {"config": self.config, "model_class": f"{cls.__module__}.{cls.__qualname__}",
+                             "wandb_id": self.wandb_id}
+
+
+def _resolved(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)  # type: ignore[return-value]
+
+
+def build_logger(cfg: DictConfig) -> Any:
+    node = cfg.get("logger")
+    if node is None:
+        return False
+    if "_target_" not in node:  # a dict of loggers
+        return [instantiate(n) for n in node.values() if n is not None]
+    return instantiate(node)
+
+
+def _wandb_id(logger: Any) -> str | None:
+    from lightning.pytorch.loggers import WandbLogger
+
+    for lg in logger if isinstance(logger, list) else [logger]:
+        if isinstance(lg, WandbLogger):
+            return lg.experiment.id if lg._experiment is not None else lg._wandb_init.get("id")
+    return None
+
+
+def _ckpt_dir(callbacks: list[L.Callback]) -> str | None:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    for cb in callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb.dirpath:
+            return str(cb.dirpath)
+    return None
+
+
+# ---- entry points ----------------------------------------------------------------------------------------
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """compose -> instantiate -> ``trainer.fit`` (+ ``trainer.test`` on the best checkpoint when cfg.test)."""
+    if cfg.get("finetune"):
+        from zoo.workflows.priming import run as priming_run  # recognition priming workflow (lazy import)
+
+        return priming_run(cfg)
+    validate_config(cfg)
+    L.seed_everything(int(cfg.get("seed", 0)), workers=True)
+    torch.set_float32_matmul_precision(cfg.get("matmul_precision", "high"))
+
+    dm = instantiate(cfg.data)
+    info = dm.info
+    cls = model_class(cfg.model)
+    check_task(cls, info)
+    model_cfg = fill_from_info(cfg.model, info)
+    with open_dict(cfg):
+        cfg.model = model_cfg
+    model = instantiate(cfg.model)
+
+    callbacks = build_callbacks(cfg.get("callbacks"))
+    logger = build_logger(cfg)
+    if not logger:  # LearningRateMonitor refuses to run without a logger
+        from lightning.pytorch.callbacks import LearningRateMonitor
+
+        dropped = [cb for cb in callbacks if isinstance(cb, LearningRateMonitor)]
+        if dropped:
+            print("[zoo] logger=null: LearningRateMonitor left out (it needs a logger)")
+        callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]
+    record = RunRecord(_resolved(cfg), _wandb_id(logger), _ckpt_dir(callbacks))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks + [record], logger=logger,
+                                     use_distributed_sampler=False)
+    if logger:
+        for lg in logger if isinstance(logger, list) else [logger]:
+            lg.log_hyperparams({"config": record.config})
+    trainer.fit(model, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=False)  # zoo checkpoints hold sampler state (numpy)
+
+    ckpt_cb = trainer.checkpoint_callback
+    best = getattr(ckpt_cb, "best_model_path", "") or ""
+    test_metrics: dict[str, float] = {}
+    if cfg.get("test", True) and not trainer.interrupted:
+        ckpt = "best" if best else None
+        res = trainer.test(model, datamodule=dm, ckpt_path=ckpt, weights_only=False)
+        test_metrics = res[0] if res else {}
+    if trainer.is_global_zero:
+        last = getattr(ckpt_cb, "last_model_path", "") or ""
+        print(f"[zoo] best checkpoint: {best or '(none saved)'}")
+        if last and Path(last).is_file():
+            print(f"[zoo] last checkpoint: {last}  (resume: python train.py ckpt_path={last})")
+        if record.wandb_id:
+            mode = os.environ.get("WANDB_MODE", "online")
+            mode = "offline" if mode in ("offline", "dryrun") else mode
+            print(f"[zoo] W&B run {record.wandb_id} ({mode}) under "
+                  f"{cfg.logger.get('save_dir')}/wandb")
+    finish_loggers(logger)
+    return {"trainer": trainer, "model": model, "datamodule": dm, "best_model_path": best,
+            "test_metrics": test_metrics, "val_metrics": {k: float(v) for k, v in trainer.callback_metrics.items()
+                                                          if k.startswith("val/")}}
+
+
+def finish_loggers(logger: Any) -> None:
+    """Close W&B runs so the next run in this process (tests, notebooks) starts its own."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for lg in logger if isinstance(logger, list) else ([logger] if logger else []):
+        if isinstance(lg, WandbLogger) and lg._experiment is not None:
+            lg.experiment.finish()
+
+
+def load_run_checkpoint(path: str | os.PathLike) -> tuple[type, dict[str, Any], dict[str, Any]]:
+    """(model class, saved run config (may be empty), raw checkpoint) of a zoo checkpoint."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"ckpt_path: checkpoint file {p} does not exist")
+    ckpt = torch.load(p, map_location="cpu", weights_only=False)
+    zoo = ckpt.get("zoo") or {}
+    cls_path = zoo.get("model_class") or ((zoo.get("config") or {}).get("model") or {}).get("_target_")
+    if not cls_path:
+        raise ValueError(f"{p}: not a zoo checkpoint (no checkpoint['zoo']['model_class']); "
+                         f"train it with train.py or pass the model class yourself")
+    return get_class(cls_path), zoo.get("config") or {}, ckpt
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Test a checkpoint and write its report (metrics.json + PNGs), logging both to the configured logger."""
+    if not cfg.get("ckpt_path"):
+        raise ValueError("evaluate.py needs ckpt_path=<path to a .ckpt written by train.py>")
+    cls, saved, _ = load_run_checkpoint(cfg.ckpt_path)
+    if cfg.get("data") is not None:
+        dm = instantiate(cfg.data)
+    elif saved.get("data"):
+        data_cfg = dict(saved["data"])
+        data_cfg.pop("sampler", None)  # training-only
+        dm = instantiate(data_cfg)
+    else:
+        raise ValueError(f"{cfg.ckpt_path}: the checkpoint stores no data config; pass data=<name>")
+    check_task(cls, dm.info)
+    model = cls.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=False)
+    out_dir = Path(cfg.get("out_dir") or Path(cfg.ckpt_path).resolve().parent.parent / "eval")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    logger = build_logger(cfg)
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=logger, use_distributed_sampler=False)
+    trainer.test(model, datamodule=dm)
+    report = model.write_report(str(out_dir)) if trainer.is_global_zero else {}
+    if trainer.is_global_zero:
+        _log_report(logger, report, out_dir)
+        print(f"[zoo] metrics: {out_dir / 'metrics.json'}")
+        print(json.dumps(_jsonable(report), indent=1)[:2000])
+    finish_loggers(logger)
+    return {"trainer": trainer, "model": model, "datamodule": dm, "report": report, "out_dir": str(out_dir)}
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if torch.is_tensor(obj):
+        return obj.tolist()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return obj
+
+
+def _log_report(logger: Any, report: dict[str, Any], out_dir: Path) -> None:
+    """Log scalar metrics, the JSON file and every PNG under ``out_dir`` to W&B (other loggers: scalars)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    from zoo.models import flatten_metrics
+
+    scalars = {f"eval/{k}": v for k, v in flatten_metrics(report).items()}
+    for lg in logger if isinstance(logger, list) else ([logger] if logger else []):
+        if isinstance(lg, WandbLogger):
+            import wandb
+
+            payload: dict[str, Any] = dict(scalars)
+            for png in sorted(out_dir.glob("*.png")):
+                payload[f"eval/{png.stem}"] = wandb.Image(str(png))
+            lg.experiment.log(payload)
+            if (out_dir / "metrics.json").is_file():
+                lg.experiment.save(str(out_dir / "metrics.json"), base_path=str(out_dir), policy="now")
+        else:
+            lg.log_metrics(scalars)
+            lg.save()
