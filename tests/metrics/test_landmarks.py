@@ -153,6 +153,21 @@ def test_discard_and_correlations_vs_brute_force_and_scipy():
     np.testing.assert_allclose(rankdata(v), stats.rankdata(v))
 
 
+def test_random_discard_baseline_without_validation_signal():
+    # seed 002 Table 5: the NON model (no validation head) gets the random-discard baseline only
+    p, t, vis, _, idx = _random_batch(8, seed=9)
+    m = LandmarkMetrics("ibug68", seed=3)
+    m.update(p, t, vis, None, index=idx)
+    r = m.compute()
+    norm = [float(torch.linalg.norm(t[i, 36] - t[i, 45])) for i in range(len(t))]
+    rnd = hash_uniform(idx.numpy(), 68, 3)
+    for f in (0.1, 0.2, 0.3):
+        pct = int(round(f * 100))
+        assert r[f"nme_discard{pct}_random"] == pytest.approx(_brute_discard(p, t, vis, rnd, f, norm))
+        assert f"nme_discard{pct}_val" not in r
+    assert "spearman" not in r and "pearson" not in r
+
+
 def test_random_discard_does_not_depend_on_update_order():
     p, t, vis, val, idx = _random_batch(10, seed=2)
     a, b = LandmarkMetrics("ibug68"), LandmarkMetrics("ibug68")
@@ -283,3 +298,21 @@ def test_ddp_cat_states_equal_single_process(tmp_path):
         assert got.keys() == want.keys()
         for k in want:
             assert got[k] == pytest.approx(want[k], nan_ok=True), k
+
+
+def test_multilabel_subset_flags_equal_metrics_on_each_subset():
+    # WFLW attributes: a face belongs to every subset whose flag is set
+    p, t, vis, val, idx = _random_batch(9, seed=11)
+    flags = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 1], [1, 1], [1, 0], [0, 0]])
+    m = LandmarkMetrics("ibug68", subset_names=["pose", "blur"])
+    m.update(p[:4], t[:4], vis[:4], None, validation=val[:4], subset=flags[:4], index=idx[:4])
+    m.update(p[4:], t[4:], vis[4:], None, validation=val[4:], subset=flags[4:], index=idx[4:])
+    r = m.compute()
+    for col, name in enumerate(["pose", "blur"]):
+        sel = flags[:, col].bool()
+        ref = LandmarkMetrics("ibug68")
+        ref.update(p[sel], t[sel], vis[sel], None, validation=val[sel], index=idx[sel])
+        for k, v in ref.compute().items():
+            assert r[f"{k}/{name}"] == pytest.approx(v, nan_ok=True), (k, name)
+    with pytest.raises(ValueError, match="subset flags"):
+        LandmarkMetrics("ibug68", subset_names=["pose"]).update(p[:2], t[:2], subset=flags[:2])

@@ -42,13 +42,14 @@ class LandmarkDataset(Dataset):
     ``norm`` float32 (the ``norm`` protocol distance of the face, in crop pixels: source distance times the
     warp's scale, so rotation and shift leave it unchanged); ``index`` int64 (position in this dataset);
     ``subset``: int64 [A] attribute flags when the records carry them (WFLW, names in ``attribute_names``),
-    else the record's source name (root folder or annotation file); ``attributes`` bool [A] with flags.
+    else the int64 id of the record's source (root folder or annotation file) in ``source_names``;
+    ``attributes`` bool [A] with flags. The datamodule's ``DataInfo.subset_names`` names either.
     """
 
     def __init__(self, records: Sequence[LandmarkRecord], scheme: Scheme, image_size: int = 96, crop_scale: float = 1.25,
                  grayscale: bool = True, norm: str = "inter_ocular", augment: LandmarkAugment | None = None,
                  mean: float | Sequence[float] = 0.0, std: float | Sequence[float] = 1.0, interpolation: str = "area",
-                 attribute_names: Sequence[str] | None = None) -> None:
+                 attribute_names: Sequence[str] | None = None, source_names: Sequence[str] | None = None) -> None:
         self.records = list(records)
         self.scheme = scheme
         self.image_size = int(image_size)
@@ -71,6 +72,13 @@ class LandmarkDataset(Dataset):
                              "cannot collate their 'subset' tags")
         self.has_attributes = bool(with_attr) and all(with_attr)
         self.attribute_names = tuple(attribute_names or ())
+        # subset id of each record's source (root folder / annotation file), shared by every split
+        self.source_names = tuple(source_names) if source_names is not None else \
+            tuple(sorted({r.source for r in self.records}))
+        self._source_id = {name: i for i, name in enumerate(self.source_names)}
+        unknown = sorted({r.source for r in self.records} - set(self._source_id))
+        if unknown:
+            raise ValueError(f"record sources {unknown} are missing from source_names {list(self.source_names)}")
         self.perm = np.asarray(scheme.flip_permutation)
         self._rng_pid: int | None = None
 
@@ -133,7 +141,7 @@ class LandmarkDataset(Dataset):
             sample["subset"] = torch.as_tensor(rec.attributes, dtype=torch.int64)
             sample["attributes"] = sample["subset"].bool()
         else:
-            sample["subset"] = rec.source
+            sample["subset"] = torch.tensor(self._source_id[rec.source], dtype=torch.int64)
         return sample
 
 

@@ -291,7 +291,8 @@ class LandmarkDataModule(FaceDataModule):
             raise ValueError(f"{self.source}: the training split is empty (after splitting and skipping "
                              f"{len(self.skipped)} bad sample(s))")
         parts["train"] = train_subset(train, self.train_fraction, self.split_seed)
-        common = dict(scheme=self.scheme, image_size=self.image_size, crop_scale=self.crop_scale,
+        self.source_names = tuple(sorted({r.source for recs in parts.values() for r in recs}))
+        common = dict(source_names=self.source_names, scheme=self.scheme, image_size=self.image_size, crop_scale=self.crop_scale,
                       grayscale=self.grayscale, norm=self.norm, mean=self.mean, std=self.std,
                       interpolation=self.interpolation,
                       attribute_names=WFLW_ATTRIBUTES if self.format == "wflw" else None)
@@ -314,11 +315,12 @@ class LandmarkDataModule(FaceDataModule):
 
     @property
     def attribute_names(self) -> tuple[str, ...]:
-        """Names of the int flags in ``sample["subset"]`` (WFLW), empty for string subsets."""
+        """Names of the int flags in ``sample["subset"]`` (WFLW), empty for source-id subsets."""
         return WFLW_ATTRIBUTES if self.format == "wflw" else ()
 
     def data_info(self) -> DataInfo:
         return DataInfo(task="landmarks", image_size=self.image_size, channels=1 if self.grayscale else 3,
                         scheme=self.scheme.name, num_landmarks=self.scheme.num_landmarks,
                         flip_permutation=list(self.scheme.flip_permutation),
+                        subset_names=list(self.attribute_names or getattr(self, "source_names", ())) or None,
                         sizes={s: len(d) if d is not None else 0 for s, d in self.datasets.items()})

@@ -38,6 +38,8 @@ class DataInfo:
     num_landmarks: int | None = None
     num_identities: int | None = None
     flip_permutation: list[int] | None = None  # left/right landmark permutation for horizontal flips
+    # names of the per-sample ``subset`` tags: ids [B] into this list, or [B, len] multi-hot flags (WFLW)
+    subset_names: list[str] | None = None
     sizes: dict[str, int] = field(default_factory=dict)  # split name -> number of samples
 
     def __post_init__(self) -> None:

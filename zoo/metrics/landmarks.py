@@ -153,15 +153,18 @@ def summarize(err_px: np.ndarray, visible: np.ndarray, norm: np.ndarray, diag: n
         ok = vis & has_box[:, None]
         rel = err_px[has_box] / diag[has_box][:, None]
         res[f"acc@{a:.2f}"] = float((rel[ok[has_box]] < a).mean()) if ok.any() else math.nan
-    if validation is not None:
-        val = validation[faces]
-        keys = np.flatnonzero(faces) if face_keys is None else np.asarray(face_keys)[faces]
-        rnd = hash_uniform(keys, vis.shape[1], seed) if len(keys) else np.zeros(vis.shape)
-        for f in discard:
-            p = int(round(f * 100))
-            for name, scores in (("val", val), ("random", rnd)):
-                keep = discard_keep_mask(scores, vis, f)
-                res[f"nme_discard{p}_{name}"] = float(_masked_face_mean(e, keep).mean()) if len(e) else math.nan
+    # Random discarding is the baseline of seed 002's Table 5 (for NON, which has no validation signal).
+    keys = np.flatnonzero(faces) if face_keys is None else np.asarray(face_keys)[faces]
+    rnd = hash_uniform(keys, vis.shape[1], seed) if len(keys) else np.zeros(vis.shape)
+    val = None if validation is None else validation[faces]
+    for f in discard:
+        p = int(round(f * 100))
+        for name, scores in (("val", val), ("random", rnd)):
+            if scores is None:
+                continue
+            keep = discard_keep_mask(scores, vis, f)
+            res[f"nme_discard{p}_{name}"] = float(_masked_face_mean(e, keep).mean()) if len(e) else math.nan
+    if val is not None:
         res["spearman"] = spearman(val[vis], err_px[vis])
         res["pearson"] = pearson(val[vis], err_px[vis])
     return res
@@ -191,11 +194,13 @@ class LandmarkMetrics(Metric):
         thresholds: NME thresholds of the failure rate and CED AUC (default 0.08, 0.10).
         accuracy_thresholds: fractions of the box diagonal for acc@ (default 0.03, 0.05; seed 000).
         discard: fractions of landmarks per face discarded by validation signal / at random.
-        subset_names: names of the integer subset ids (``subset`` may then also be given as names).
+        subset_names: names of the integer subset ids (``subset`` may then also be given as names), or of
+            the columns of multi-label ``subset`` flags [B, S] (WFLW attributes: a face counts in every
+            subset whose flag is set).
         seed: seed of the random discarding.
 
     ``update(pred [B,L,2], target [B,L,2], visible [B,L] | None, norm [B] | None, validation [B,L] | None,
-    subset [B] | None, index [B] | None)``; ``compute()`` returns ``dict[str, float]``; ``values()`` the
+    subset [B] ids | names | [B, S] flags | None, index [B] | None)``; ``compute()`` returns ``dict[str, float]``; ``values()`` the
     concatenated per-face / per-landmark arrays for plots (see :mod:`zoo.metrics._landmark_plots`).
     """
 
@@ -221,7 +226,7 @@ class LandmarkMetrics(Metric):
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"metrics.seed: got {seed!r}, expected an integer >= 0")
         self.seed = int(seed)
-        for name in ("err_px", "visible", "norm", "diag", "validation", "subset", "index"):
+        for name in ("err_px", "visible", "norm", "diag", "validation", "subset", "index", "flags"):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
     # ---- update ---------------------------------------------------------------------------------------
@@ -302,6 +307,9 @@ class LandmarkMetrics(Metric):
         self.norm.append(d)
         self.diag.append(diag)
         self.validation.append(val)
+        if torch.is_tensor(subset) and subset.dim() == 2:  # multi-label attribute flags (WFLW)
+            self.flags.append(self._subset_flags(subset, B, pred.device))
+            subset = None
         self.subset.append(self._subset_ids(subset, B, pred.device))
         self.index.append(torch.full((B,), -1, dtype=torch.int64, device=pred.device) if index is None else
                           self._check_index(index, B, pred.device))
@@ -313,6 +321,13 @@ class LandmarkMetrics(Metric):
             raise ValueError(f"LandmarkMetrics.update: index must be [B] = [{B}] dataset indices >= 0, got "
                              f"{tuple(idx.shape)} {idx[:5].tolist()}")
         return idx
+
+    def _subset_flags(self, flags: torch.Tensor, B: int, device: torch.device) -> torch.Tensor:
+        if self.subset_names is None or flags.shape != (B, len(self.subset_names)):
+            raise ValueError(f"LandmarkMetrics.update: subset flags must be [B, len(subset_names)] = "
+                             f"[{B}, {None if self.subset_names is None else len(self.subset_names)}] (one column "
+                             f"per name in metrics.subset_names), got {tuple(flags.shape)}")
+        return flags.to(device=device, dtype=torch.uint8)
 
     def _subset_ids(self, subset: Any, B: int, device: torch.device) -> torch.Tensor:
         if subset is None:
@@ -346,8 +361,13 @@ class LandmarkMetrics(Metric):
         ``validation`` [N,L] or None, ``subset`` [N] (-1 = none), ``index`` [N] (-1 = not given)."""
         if isinstance(self.err_px, list) and not self.err_px:
             return {}
-        s = {k: dim_zero_cat(getattr(self, k)).cpu().numpy() for k in
-             ("err_px", "visible", "norm", "diag", "validation", "subset", "index")}
+        keys = ["err_px", "visible", "norm", "diag", "validation", "subset", "index"]
+        flags = self.flags
+        if (len(flags) > 0 if isinstance(flags, list) else flags.numel() > 0):  # after DDP sync: a tensor
+            keys.append("flags")
+        s = {k: dim_zero_cat(getattr(self, k)).cpu().numpy() for k in keys}
+        if "flags" in s and len(s["flags"]) != len(s["index"]):
+            raise ValueError("LandmarkMetrics: subset flags were given for some updates and not for others")
         s["visible"] = s["visible"].astype(bool)
         idx = s["index"]
         if (idx >= 0).any():
@@ -382,6 +402,12 @@ class LandmarkMetrics(Metric):
             sub = summarize(s["err_px"][m], s["visible"][m], s["norm"][m], s["diag"][m],
                             None if s["validation"] is None else s["validation"][m], keys[m], **kw)
             res.update({f"{k}/{name}": v for k, v in sub.items()})
+        for col, name in enumerate(self.subset_names or []) if "flags" in s else ():
+            m = s["flags"][:, col].astype(bool)
+            if m.any():
+                sub = summarize(s["err_px"][m], s["visible"][m], s["norm"][m], s["diag"][m],
+                                None if s["validation"] is None else s["validation"][m], keys[m], **kw)
+                res.update({f"{k}/{name}": v for k, v in sub.items()})
         return res
 
     def plot_ced(self, **kwargs: Any):  # noqa: ANN201 - matplotlib Figure

@@ -135,6 +135,7 @@ class LandmarkRegressor(L.LightningModule):
         scheduler_interval: str = "epoch",
         channels_last: bool = True,
         metrics: dict[str, Any] | None = None,
+        subset_names: list[str] | None = None,
     ) -> None:
         super().__init__()
         for key, val in (("num_landmarks", num_landmarks), ("image_size", image_size), ("channels", channels)):
@@ -300,14 +301,15 @@ class LandmarkRegressor(L.LightningModule):
                        subset=self._subset_for(metrics, batch.get("subset")), index=batch["index"])
 
     def _subset_for(self, metrics: nn.Module, subset: Any) -> Any:
-        """Per-sample subset ids/names the metric can take ([B] ids, or names listed in
-        ``model.metrics.subset_names``); other forms (names without a list, [B, A] attribute flags) are not
-        passed on, with a one-time warning naming the setting to change."""
+        """Per-sample subset tags the metric can take ([B] ids, [B, S] attribute flags with
+        ``subset_names`` — both filled from the datamodule's DataInfo — or names listed in
+        ``model.metrics.subset_names``); other forms are not passed on, with a one-time warning."""
         if subset is None:
             return None
-        if torch.is_tensor(subset) and subset.dim() == 1:
+        names = getattr(metrics, "subset_names", None)
+        if torch.is_tensor(subset) and (subset.dim() == 1 or (subset.dim() == 2 and names is not None)):
             return subset
-        if isinstance(subset, (list, tuple)) and getattr(metrics, "subset_names", None) is not None:
+        if isinstance(subset, (list, tuple)) and names is not None:
             return subset
         if not getattr(self, "_warned_subset", False):
             self._warned_subset = True
@@ -364,6 +366,8 @@ class LandmarkRegressor(L.LightningModule):
 
         kw = dict(self.hparams.metrics or {})
         kw.setdefault("normalization", "given")
+        if self.hparams.get("subset_names"):
+            kw.setdefault("subset_names", list(self.hparams.subset_names))
         if self.hparams.scheme is not None:
             kw.setdefault("scheme", self.hparams.scheme)
         return LandmarkMetrics(**kw)
