@@ -72,6 +72,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from zoo.datamodules.samplers._common import check_distributed_args, sampler_error
+
 MODES = ("online", "refresh")
 INITIAL_LOSS_MODES = ("mean", "max")
 _STATE_VERSION = 1
@@ -224,18 +226,11 @@ class LPBBSampler(Sampler[int]):
     ) -> None:
         n = len(dataset)
 
-        def bad(key: str, value: Any, expected: str) -> ValueError:
-            return ValueError(f"sampler.{key}: got {value!r}, expected {expected}")
+        bad = sampler_error
 
         if n < 1:
             raise bad("dataset", f"a dataset of length {n}", "a non-empty training dataset")
-        for key, value in (("batch_size", batch_size), ("world_size", world_size)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise bad(key, value, "an integer >= 1")
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise bad("seed", seed, "an integer >= 0")
-        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank < world_size:
-            raise bad("rank", rank, f"an integer in [0, world_size={world_size})")
+        check_distributed_args(batch_size, seed, rank, world_size)
         if mode not in MODES:
             raise bad("mode", mode, f"one of {list(MODES)}")
         if not isinstance(refresh_every, numbers.Real) or not 0.0 < float(refresh_every) <= 1.0:

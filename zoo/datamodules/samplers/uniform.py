@@ -13,12 +13,13 @@ calls after every batch) or, without that report, already handed to the DataLoad
 """
 from __future__ import annotations
 
-import numbers
 import warnings
 from typing import Any, Iterator, Sized
 
 import torch
 from torch.utils.data import Sampler
+
+from zoo.datamodules.samplers._common import check_distributed_args, sampler_error
 
 
 class UniformSampler(Sampler[int]):
@@ -36,16 +37,9 @@ class UniformSampler(Sampler[int]):
                  drop_last: bool = False) -> None:
         n = len(dataset)
 
-        def bad(key: str, value: Any, expected: str) -> ValueError:
-            return ValueError(f"sampler.{key}: got {value!r}, expected {expected}")
+        bad = sampler_error
 
-        for key, value in (("batch_size", batch_size), ("world_size", world_size)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise bad(key, value, "an integer >= 1")
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise bad("seed", seed, "an integer >= 0")
-        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank < world_size:
-            raise bad("rank", rank, f"an integer in [0, world_size={world_size})")
+        check_distributed_args(batch_size, seed, rank, world_size)
         if not isinstance(drop_last, bool):
             raise bad("drop_last", drop_last, "true or false")
         if n < 1 or (drop_last and n < world_size):
