@@ -39,8 +39,8 @@ def test_fast_dev_run(tmp_path, model):
 
 
 def test_one_epoch_on_ytf_reports_and_exports(tmp_path):
-    """train.py path on YTF identities (held-out val/test identities): the best checkpoint (monitor adapted from
-    the landmark default to val/eer) is tested, its report written, and it exports to TorchScript."""
+    """train.py path on YTF identities (held-out val/test identities): the best checkpoint (monitor: the model's
+    default_monitor, val/eer) is tested, its report written, and it exports to TorchScript."""
     import json
 
     from zoo.export import export_checkpoint

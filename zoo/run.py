@@ -91,14 +91,24 @@ def build_model(model_cfg: DictConfig, info: DataInfo) -> L.LightningModule:
     return instantiate(fill_from_info(model_cfg, info))
 
 
-def build_callbacks(cb_cfg: DictConfig | None) -> list[L.Callback]:
+MONITORING_CALLBACKS = ("ModelCheckpoint", "EarlyStopping")
+
+
+def build_callbacks(cb_cfg: DictConfig | None, default_monitor: tuple[str, str] | None = None) -> list[L.Callback]:
+    """Instantiate ``cfg.callbacks``. A ModelCheckpoint / EarlyStopping whose ``monitor`` is null watches the
+    model's ``default_monitor`` (metric, mode): ``val/nme`` for landmark models, ``val/eer`` for recognition
+    models, so one callbacks config serves every task."""
     out: list[L.Callback] = []
     for name, node in (cb_cfg or {}).items():
         if node is None:
             continue
         if not isinstance(node, DictConfig) or "_target_" not in node:
             raise ValueError(f"config callbacks.{name} must be a node with _target_, got {node!r}")
-        out.append(instantiate(node))
+        kw: dict[str, Any] = {}
+        if (str(node._target_).rsplit(".", 1)[-1] in MONITORING_CALLBACKS and "monitor" in node
+                and node.monitor is None and default_monitor is not None):
+            kw = {"monitor": default_monitor[0], "mode": default_monitor[1]}
+        out.append(instantiate(node, **kw))
     return out
 
 
@@ -172,7 +182,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         cfg.model = model_cfg
     model = instantiate(cfg.model)
 
-    callbacks = build_callbacks(cfg.get("callbacks"))
+    callbacks = build_callbacks(cfg.get("callbacks"), getattr(model, "default_monitor", None))
     logger = build_logger(cfg)
     if not logger:  # LearningRateMonitor refuses to run without a logger
         from lightning.pytorch.callbacks import LearningRateMonitor

@@ -109,6 +109,9 @@ class LandmarkRegressor(L.LightningModule):
     sampler's feedback callback.
     """
 
+    #: what a ModelCheckpoint/EarlyStopping with ``monitor: null`` watches (zoo.run.build_callbacks)
+    default_monitor = ("val/nme", "min")
+
     task = "landmarks"
 
     def __init__(

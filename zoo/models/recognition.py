@@ -13,7 +13,7 @@ plus an :class:`~zoo.models.embedding_head.EmbeddingHead`) and return ``{"embedd
   the centres are optimised with the network (their own learning rate with ``centre_lr``).
 
 Shared behaviour lives in :class:`EmbeddingModel`: optimiser/scheduler from plain config dicts, verification
-metrics on the validation pairs every epoch (``val/acc``, ``val/auc``, ``val/eer``, ``val/tar@far=...``),
+metrics on the validation pairs every epoch (``val/accuracy``, ``val/auc``, ``val/eer``, ``val/tar@far=...``),
 optional flip test-time augmentation, weight initialisation from another checkpoint (``init_from``, used by
 the priming workflow), and :meth:`EmbeddingModel.write_report` for ``evaluate.py``.
 """
@@ -63,6 +63,8 @@ class Embedder(nn.Module):
 
 
 class EmbeddingModel(L.LightningModule):
+    #: what a ModelCheckpoint/EarlyStopping with ``monitor: null`` watches (zoo.run.build_callbacks)
+    default_monitor = ("val/eer", "min")
     """Base class of the recognition models (see module docstring). Subclasses implement :meth:`compute_loss`.
 
     Args:
@@ -240,7 +242,6 @@ class EmbeddingModel(L.LightningModule):
     def setup(self, stage: str) -> None:
         if stage == "fit":
             self.check_data()
-            self._adapt_checkpoint_monitor()
 
     def on_fit_start(self) -> None:
         # after a resume's restore (trainer.ckpt_path is set then): a resumed run keeps its own weights
@@ -248,24 +249,6 @@ class EmbeddingModel(L.LightningModule):
             info = self.load_pretrained(self.init_from)
             rank_zero_info(f"[zoo] initialised {len(info['loaded'])} tensors from {self.init_from}"
                            + (f"; re-initialised {info['reinitialised']}" if info["reinitialised"] else ""))
-
-    def monitorable(self) -> set[str]:
-        """Metric names this model logs at epoch end (valid ModelCheckpoint / EarlyStopping monitors)."""
-        val = ["accuracy", "accuracy_std", "auc", "eer", "best_accuracy"] + [f"tar@far={f:g}" for f in self.far_targets]
-        return {f"val/{k}" for k in val} | {"train/loss", "train/loss_epoch"}
-
-    def _adapt_checkpoint_monitor(self) -> None:
-        """A ModelCheckpoint monitoring a metric this model never logs (the shared callbacks config defaults to
-        the landmark ``val/nme``) is pointed at ``val/eer`` (mode min; ``val/accuracy`` for mode max), with a
-        message, instead of failing after the first validation."""
-        from lightning.pytorch.callbacks import ModelCheckpoint
-
-        for cb in getattr(self.trainer, "callbacks", []):
-            if isinstance(cb, ModelCheckpoint) and cb.monitor and cb.monitor not in self.monitorable():
-                new = "val/eer" if cb.mode == "min" else "val/accuracy"
-                rank_zero_info(f"[zoo] ModelCheckpoint monitor {cb.monitor!r} is not logged by "
-                               f"{type(self).__name__}; monitoring {new!r} (mode {cb.mode}) instead")
-                cb.monitor = new
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # weights restored from a checkpoint (resume, load_from_checkpoint) must not be replaced by init_from later
@@ -407,24 +390,6 @@ class ArcFaceModel(EmbeddingModel):
                              f"'arcface', 'cosface', 'combined_margin')")
         self.centre_lr, self.centre_weight_decay = centre_lr, centre_weight_decay
         self.reinit_centres = bool(reinit_centres)
-
-    def monitorable(self) -> set[str]:
-        """Metric names this model logs at epoch end (valid ModelCheckpoint / EarlyStopping monitors)."""
-        val = ["accuracy", "accuracy_std", "auc", "eer", "best_accuracy"] + [f"tar@far={f:g}" for f in self.far_targets]
-        return {f"val/{k}" for k in val} | {"train/loss", "train/loss_epoch"}
-
-    def _adapt_checkpoint_monitor(self) -> None:
-        """A ModelCheckpoint monitoring a metric this model never logs (the shared callbacks config defaults to
-        the landmark ``val/nme``) is pointed at ``val/eer`` (mode min; ``val/accuracy`` for mode max), with a
-        message, instead of failing after the first validation."""
-        from lightning.pytorch.callbacks import ModelCheckpoint
-
-        for cb in getattr(self.trainer, "callbacks", []):
-            if isinstance(cb, ModelCheckpoint) and cb.monitor and cb.monitor not in self.monitorable():
-                new = "val/eer" if cb.mode == "min" else "val/accuracy"
-                rank_zero_info(f"[zoo] ModelCheckpoint monitor {cb.monitor!r} is not logged by "
-                               f"{type(self).__name__}; monitoring {new!r} (mode {cb.mode}) instead")
-                cb.monitor = new
 
     def check_data(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
