@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 from zoo.callbacks.loss_schedule import LossSchedule  # noqa: E402
 from zoo.callbacks.nan_guard import NaNGuard  # noqa: E402
 from zoo.models.landmark import LandmarkRegressor  # noqa: E402
+from _timing import StepTimer  # benchmarks/_timing.py (scripts run from benchmarks/)
 
 
 class RandomCrops(Dataset):
@@ -46,18 +47,6 @@ def make_model(size: int) -> LandmarkRegressor:
     torch.manual_seed(0)
     return LandmarkRegressor(num_landmarks=68, image_size=size, channels=1, scheme="ibug68",
                              optimizer=lambda p: torch.optim.SGD(p, lr=0.005, momentum=0.9, weight_decay=5e-4))
-
-
-class StepTimer(L.Callback):
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.t0, self.t1 = warmup, None, None
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.warmup:
-            self.t0 = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.t1 = time.perf_counter()
 
 
 def plain(ds: Dataset, size: int, steps: int, warmup: int, batch: int) -> float:

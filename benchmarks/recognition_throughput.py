@@ -30,6 +30,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from zoo.models.recognition import ArcFaceModel, FaceNetTriplet  # noqa: E402
+from _timing import StepTimer  # benchmarks/_timing.py (scripts run from benchmarks/)
 
 
 class RandomFaces(Dataset):
@@ -55,18 +56,6 @@ def make_model(kind: str, size: int, backbone: str, identities: int) -> L.Lightn
         return FaceNetTriplet(backbone="nn4small", channels=3, image_size=size, optimizer=adam, channels_last=True)
     return ArcFaceModel(backbone=backbone, channels=3, image_size=size, num_identities=identities, optimizer=adam,
                         channels_last=True)
-
-
-class StepTimer(L.Callback):
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.t0, self.t1 = warmup, None, None
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.warmup:
-            self.t0 = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.t1 = time.perf_counter()
 
 
 def loader(ds: Dataset, batch: int) -> DataLoader:

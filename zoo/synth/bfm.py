@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.synth.landmarks import build_jaw_chains, jaw_from_contour, read_contour, read_landmark_mapping
+from zoo.synth.landmarks import jaw_contour_setup, read_landmark_mapping
 from zoo.synth.morphable import MorphableModel, normalise_units, orient_outward
 
 
@@ -89,12 +89,7 @@ def load_bfm2017(path: str | os.PathLike, landmark_mapping: str | None = None,
         contour = cands[0] if cands else None
     chains = directions = None
     if contour is not None and idx[8] >= 0:
-        right, left = read_contour(contour, v)
-        idx[:17] = jaw_from_contour(mean_shape, right, left, int(idx[8]))
-        centre = mean_shape[idx[17:][idx[17:] >= 0]].mean(0)[:2]
-        directions = mean_shape[idx[:17], :2] - centre
-        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-        chains, _ = build_jaw_chains(mean_shape, centre, directions, band=4.0, fixed=idx[:17])
+        chains, directions = jaw_contour_setup(mean_shape, idx, contour)
     ke = expr[1].shape[1] if expr is not None else 0
     return MorphableModel(
         name="bfm2017", mean_shape=mean_shape, shape_basis=shape[1], shape_std=shape[2] * scale,

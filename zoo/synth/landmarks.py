@@ -197,3 +197,17 @@ def jaw_from_contour(verts: np.ndarray, right: np.ndarray, left: np.ndarray, chi
         for n, j in enumerate(js):
             out[j] = poly[int(np.argmin(np.abs(arc - arc[-1] * n / 8.0)))]
     return out
+
+
+def jaw_contour_setup(verts: np.ndarray, idx: np.ndarray, contour: str | os.PathLike
+                      ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Apply a model's contour file (SFM / BFM 2017 ``*contours.json``): set the fixed jaw vertices
+    ``idx[:17]`` in place from the contours (:func:`jaw_from_contour`) and return the jaw search chains and
+    their outward 2D directions for the 300-W contour convention (:func:`build_jaw_chains`)."""
+    right, left = read_contour(contour, len(verts))
+    idx[:17] = jaw_from_contour(verts, right, left, int(idx[8]))
+    centre = verts[idx[17:][idx[17:] >= 0]].mean(0)[:2]
+    directions = verts[idx[:17], :2] - centre
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    chains, _ = build_jaw_chains(verts, centre, directions, band=4.0, fixed=idx[:17])
+    return chains, directions

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.synth.builtin import transfer_builtin_color
-from zoo.synth.landmarks import build_jaw_chains, jaw_from_contour, read_contour, read_landmark_mapping
+from zoo.synth.landmarks import jaw_contour_setup, read_landmark_mapping
 from zoo.synth.morphable import MorphableModel, normalise_units, orient_outward
 
 
@@ -120,12 +120,7 @@ def load_sfm(path: str | os.PathLike, landmark_mapping: str | None = None, conto
     chains = directions = None
     contour_file = Path(contour) if contour else folder / "sfm_model_contours.json"
     if contour_file.exists() and idx[8] >= 0:
-        right, left = read_contour(contour_file, v)
-        idx[:17] = jaw_from_contour(verts, right, left, int(idx[8]))
-        centre = verts[idx[17:][idx[17:] >= 0]].mean(0)[:2]
-        directions = verts[idx[:17], :2] - centre
-        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-        chains, _ = build_jaw_chains(verts, centre, directions, band=4.0, fixed=idx[:17])
+        chains, directions = jaw_contour_setup(verts, idx, contour_file)
     elif contour:
         raise FileNotFoundError(f"model contour file {contour_file} does not exist")
     mean_color, color_basis, color_std = transfer_builtin_color(verts, idx, num_color)

@@ -1,0 +1,20 @@
+"""Timing helpers shared by the benchmark scripts (run as ``python benchmarks/<name>.py``)."""
+from __future__ import annotations
+
+import time
+
+import lightning as L
+
+
+class StepTimer(L.Callback):
+    """Wall time of ``trainer.fit`` steps after ``warmup`` steps: ``t1 - t0`` spans the timed steps."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.t0, self.t1 = warmup, None, None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.warmup:
+            self.t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.t1 = time.perf_counter()
