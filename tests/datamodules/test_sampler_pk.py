@@ -127,13 +127,13 @@ def test_bad_configuration_messages():
     with pytest.raises(ValueError, match="'Lonely_Person'.*small_identities=skip.*min_images_per_identity=2"):
         PKSampler(ds, batch_size=10, k=5)
     ok = Labels([10, 10, 10])
-    with pytest.raises(ValueError, match="batch_size=64 is not divisible by sampler.k=15"):
+    with pytest.raises(ValueError, match="data.batch_size=64 is invalid: not divisible by sampler.k=15"):
         PKSampler(ok, batch_size=64, k=15)
     with pytest.raises(ValueError, match="differs from data.batch_size"):
         PKSampler(ok, batch_size=20, p=3, k=5)
-    with pytest.raises(ValueError, match="small_identities must be one of"):
+    with pytest.raises(ValueError, match="sampler.small_identities='drop' is invalid: unknown choice"):
         PKSampler(ok, batch_size=10, k=5, small_identities="drop")
-    with pytest.raises(ValueError, match="needs world_size\\*p = 2\\*2 = 4 distinct identities.*has 3"):
+    with pytest.raises(ValueError, match="sampler.p=2 is invalid: each step needs world_size\\*p = 2\\*2 = 4 distinct identities.*has 3"):
         PKSampler(ok, batch_size=10, k=5, world_size=2, rank=1)
 
     class NoLabels(torch.utils.data.Dataset):

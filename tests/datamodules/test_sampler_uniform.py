@@ -69,7 +69,7 @@ def test_bad_values():
                     (dict(drop_last="yes"), "drop_last")]:
         with pytest.raises(ValueError, match=f"sampler.{key}"):
             UniformSampler(range(5), **kw)
-    with pytest.raises(ValueError, match="sampler.dataset"):
+    with pytest.raises(ValueError, match="sampler='uniform' is invalid: the training dataset has 0 samples"):
         UniformSampler([])
     with pytest.raises(ValueError, match="training set has 6"):
         UniformSampler(range(6)).load_state_dict(UniformSampler(range(5)).state_dict())

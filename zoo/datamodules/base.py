@@ -12,6 +12,7 @@ None) and :meth:`data_info`. The base class owns the DataLoaders and the trainin
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any, Callable
 
 import lightning as L
@@ -19,6 +20,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
+from zoo.checks import check_bool, check_int, invalid
 from zoo.datamodules.samples import DataInfo
 
 
@@ -29,33 +31,68 @@ def dist_rank_world() -> tuple[int, int]:
     return 0, 1
 
 
+@dataclass(frozen=True)
+class LoaderSettings:
+    """DataLoader settings of a datamodule (the ``data.*`` keys every datamodule takes), validated once.
+
+    batch_size: training batch per rank. eval_batch_size: val/test batch (default: batch_size).
+    num_workers: DataLoader worker processes (0 = load in the main process). pin_memory, persistent_workers
+    (only with num_workers > 0): as in torch.utils.data.DataLoader. drop_last: drop the last incomplete training
+    batch (so a split smaller than ``batch_size`` gives no batch: :meth:`FaceDataModule.setup` refuses that).
+    seed: the training sampler's seed (shuffling order, LPBB draws, P×K batches).
+    """
+
+    batch_size: int = 64
+    num_workers: int = 2
+    seed: int = 0
+    pin_memory: bool = False
+    persistent_workers: bool = True
+    eval_batch_size: int | None = None
+    drop_last: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("data.batch_size", self.batch_size)
+        check_int("data.num_workers", self.num_workers, low=0)
+        check_int("data.seed", self.seed, low=0)
+        for key in ("pin_memory", "persistent_workers", "drop_last"):
+            check_bool(f"data.{key}", getattr(self, key))
+        if self.eval_batch_size is not None:
+            check_int("data.eval_batch_size", self.eval_batch_size)
+
+    def kwargs(self, batch_size: int | None = None) -> dict[str, Any]:
+        """Keyword arguments of a DataLoader with these settings (``batch_size`` omitted when None)."""
+        kw: dict[str, Any] = dict(num_workers=self.num_workers, pin_memory=self.pin_memory,
+                                  persistent_workers=self.persistent_workers and self.num_workers > 0)
+        if batch_size is not None:
+            kw["batch_size"] = batch_size
+        return kw
+
+
 class FaceDataModule(L.LightningDataModule):
-    def __init__(
-        self,
-        batch_size: int = 64,
-        num_workers: int = 2,
-        sampler: Callable[..., Any] | None = None,
-        seed: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = True,
-        eval_batch_size: int | None = None,
-        drop_last: bool = True,
-    ) -> None:
+    """Base of every zoo datamodule: ``sampler`` (module docstring) plus the DataLoader settings
+    (:class:`LoaderSettings` keys: batch_size, num_workers, seed, pin_memory, persistent_workers,
+    eval_batch_size, drop_last), which subclasses pass through as ``**loader``."""
+
+    def __init__(self, sampler: Callable[..., Any] | None = None, **loader: Any) -> None:
         super().__init__()
-        if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"data.batch_size must be a positive integer, got {batch_size!r}")
-        if not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"data.num_workers must be an integer >= 0, got {num_workers!r}")
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.num_workers = num_workers
+        unknown = sorted(set(loader) - {f.name for f in fields(LoaderSettings)})
+        if unknown:
+            raise invalid(f"data.{unknown[0]}", loader[unknown[0]], f"unknown key for {type(self).__name__}",
+                          f"one of its documented keys, or a DataLoader setting "
+                          f"({', '.join(f.name for f in fields(LoaderSettings))})")
+        self.loader = LoaderSettings(**loader)
         self.sampler_factory = sampler
-        self.seed = seed
-        self.pin_memory = pin_memory
-        self.persistent_workers = persistent_workers and num_workers > 0
-        self.drop_last = drop_last
         self.datasets: dict[str, Dataset | None] = {}
         self.train_sampler: Any = None
+
+    # DataLoader settings, read by callbacks and scripts under their data.* names
+    batch_size = property(lambda self: self.loader.batch_size)
+    eval_batch_size = property(lambda self: self.loader.eval_batch_size or self.loader.batch_size)
+    num_workers = property(lambda self: self.loader.num_workers)
+    pin_memory = property(lambda self: self.loader.pin_memory)
+    persistent_workers = property(lambda self: self.loader.persistent_workers and self.loader.num_workers > 0)
+    drop_last = property(lambda self: self.loader.drop_last)
+    seed = property(lambda self: self.loader.seed)
 
     # ---- to implement -------------------------------------------------------------------------
     def build_datasets(self) -> dict[str, Dataset | None]:  # pragma: no cover - abstract
@@ -68,15 +105,40 @@ class FaceDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self.datasets:
             self.datasets = self.build_datasets()
+        if stage == "fit":
+            self.check_train_batches()
+
+    def check_train_batches(self, sampler: Any = None) -> None:
+        """ValueError naming ``data.batch_size`` when drop_last leaves 0 training batches per epoch (a training
+        split smaller than the batch): known from the split size at setup, from ``len(sampler)`` once built."""
+        ds = self.datasets.get("train")
+        if ds is None or not self.drop_last:
+            return
+        if sampler is not None:
+            if getattr(sampler, "is_batch_sampler", False):
+                return
+            per_rank, what = len(sampler), f"{type(sampler).__name__} yields {len(sampler)} samples per epoch per rank"
+        else:
+            factory = getattr(self.sampler_factory, "func", self.sampler_factory)  # Hydra's _partial_: a partial
+            if getattr(factory, "is_batch_sampler", False) or \
+                    getattr(self.sampler_factory, "keywords", {}).get("num_samples") is not None:
+                return  # the sampler makes its own batches or sets the epoch length: checked once it is built
+            rank, world = dist_rank_world()
+            per_rank = len(ds) // world
+            what = f"the training split has {len(ds)} samples" + (f" ({per_rank} per rank of {world})" if world > 1 else "")
+        if per_rank < self.batch_size:
+            raise invalid("data.batch_size", self.batch_size, f"{what}, fewer than one batch, so with drop_last "
+                          f"no training batch would run (0 training steps)",
+                          f"data.batch_size <= {per_rank} (or more training data: data.train_fraction, "
+                          f"data.num_identities...; or +data.drop_last=false)")
 
     @property
     def info(self) -> DataInfo:
         self.setup()
         return self.data_info()
 
-    def _loader(self, ds: Dataset, batch_size: int, **kw: Any) -> DataLoader:
-        return DataLoader(ds, batch_size=batch_size, num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          persistent_workers=self.persistent_workers, **kw)
+    def _loader(self, ds: Dataset, batch_size: int | None, **kw: Any) -> DataLoader:
+        return DataLoader(ds, **self.loader.kwargs(batch_size), **kw)
 
     def make_train_sampler(self, ds: Dataset) -> Any:
         rank, world = dist_rank_world()
@@ -96,9 +158,9 @@ class FaceDataModule(L.LightningDataModule):
         if self.train_sampler is None:
             self.train_sampler = self.make_train_sampler(ds)
         s = self.train_sampler
+        self.check_train_batches(s)
         if getattr(s, "is_batch_sampler", False):
-            return DataLoader(ds, batch_sampler=s, num_workers=self.num_workers, pin_memory=self.pin_memory,
-                              persistent_workers=self.persistent_workers)
+            return self._loader(ds, None, batch_sampler=s)
         return self._loader(ds, self.batch_size, sampler=s, drop_last=self.drop_last)
 
     def _eval_loader(self, split: str) -> DataLoader | list:

@@ -5,17 +5,10 @@
 * :class:`PKSampler` — P identities x K images per batch (FaceNet / OpenFace), a batch sampler.
 
 Configs name them by full module path (``zoo.datamodules.samplers.lpbb.LPBBSampler``); the names are
-also importable from here, loaded on first use.
+importable from here too (all three only need torch and numpy).
 """
-from __future__ import annotations
+from zoo.datamodules.samplers.lpbb import LPBBSampler
+from zoo.datamodules.samplers.pk import PKSampler
+from zoo.datamodules.samplers.uniform import UniformSampler
 
-import importlib
-
-_EXPORTS = {"UniformSampler": "uniform", "LPBBSampler": "lpbb", "PKSampler": "pk"}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["UniformSampler", "LPBBSampler", "PKSampler"]

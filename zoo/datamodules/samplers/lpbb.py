@@ -63,7 +63,6 @@ table and continues at the same global sample count with fresh draws (a warning 
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from typing import Any, Iterator, Sized
 
@@ -72,7 +71,9 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from zoo.datamodules.samplers._common import check_distributed_args, sampler_error
+from zoo.checks import (check_choice, check_int, check_nonnegative, check_number, check_positive, check_probability,
+                        invalid)
+from zoo.datamodules.samplers._common import check_distributed_args, check_state_kind
 
 MODES = ("online", "refresh")
 INITIAL_LOSS_MODES = ("mean", "max")
@@ -225,33 +226,20 @@ class LPBBSampler(Sampler[int]):
         temperature: float = 1.0,
     ) -> None:
         n = len(dataset)
-
-        bad = sampler_error
-
-        if n < 1:
-            raise bad("dataset", f"a dataset of length {n}", "a non-empty training dataset")
         check_distributed_args(batch_size, seed, rank, world_size)
-        if mode not in MODES:
-            raise bad("mode", mode, f"one of {list(MODES)}")
-        if not isinstance(refresh_every, numbers.Real) or not 0.0 < float(refresh_every) <= 1.0:
-            raise bad("refresh_every", refresh_every, "a fraction of an epoch in (0, 1]")
-        if num_samples is None:
-            num_samples = n // world_size
-            if num_samples < 1:
-                raise bad("dataset", f"a dataset of length {n}", f">= world_size={world_size} samples")
-        elif isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
-            raise bad("num_samples", num_samples, "null or an integer >= 1 (samples per epoch per rank)")
+        if n < world_size:
+            raise invalid("sampler", "lpbb", f"the training dataset has {n} samples",
+                          f"a training dataset of at least world_size={world_size} sample(s)")
+        check_choice("sampler.mode", mode, MODES)
+        check_number("sampler.refresh_every", refresh_every, low=0.0, high=1.0, high_inclusive=True)
+        num_samples = n // world_size if num_samples is None else check_int("sampler.num_samples", num_samples)
         if isinstance(initial_loss, str):
-            if initial_loss not in INITIAL_LOSS_MODES:
-                raise bad("initial_loss", initial_loss, f"one of {list(INITIAL_LOSS_MODES)} or a number >= 0")
-        elif not isinstance(initial_loss, numbers.Real) or not math.isfinite(initial_loss) or initial_loss < 0:
-            raise bad("initial_loss", initial_loss, f"one of {list(INITIAL_LOSS_MODES)} or a finite number >= 0")
-        if not isinstance(floor, numbers.Real) or not math.isfinite(floor) or floor < 0:
-            raise bad("floor", floor, "a finite number >= 0 (loss units)")
-        if not isinstance(uniform_mix, numbers.Real) or not 0.0 <= float(uniform_mix) <= 1.0:
-            raise bad("uniform_mix", uniform_mix, "a number in [0, 1]")
-        if not isinstance(temperature, numbers.Real) or not math.isfinite(temperature) or temperature <= 0:
-            raise bad("temperature", temperature, "a finite number > 0")
+            check_choice("sampler.initial_loss", initial_loss, INITIAL_LOSS_MODES)
+        else:
+            check_nonnegative("sampler.initial_loss", initial_loss)
+        check_nonnegative("sampler.floor", floor)
+        check_probability("sampler.uniform_mix", uniform_mix)
+        check_positive("sampler.temperature", temperature)
 
         self.n = n
         self.batch_size = int(batch_size)
@@ -432,6 +420,7 @@ class LPBBSampler(Sampler[int]):
         pos = self._position_steps()
         pending = {int(s): torch.from_numpy(g.copy()) for s, g in self._pending.items() if s >= pos}
         return {
+            "sampler": type(self).__name__,
             "version": _STATE_VERSION,
             "n": self.n,
             "loss": torch.from_numpy(self.loss.copy()),
@@ -446,6 +435,7 @@ class LPBBSampler(Sampler[int]):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_kind(state, "LPBBSampler")
         missing = [k for k in ("n", "loss", "seen", "seed", "epoch", "step", "batch_size", "world_size")
                    if k not in state]
         if missing:

@@ -40,6 +40,9 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from zoo.checks import check_choice, check_int, invalid
+from zoo.datamodules.samplers._common import check_distributed_args, check_state_kind
+
 SMALL_IDENTITY_MODES = ("replace", "skip")
 
 
@@ -81,27 +84,24 @@ class PKSampler(Sampler[list[int]]):
     def __init__(self, dataset: Any, batch_size: int | None = None, seed: int = 0, rank: int = 0,
                  world_size: int = 1, p: int | None = None, k: int = 15, small_identities: str = "replace",
                  batches_per_epoch: int | None = None) -> None:
-        if not isinstance(k, int) or k < 1:
-            raise ValueError(f"sampler.k must be a positive integer, got {k!r}")
+        k = check_int("sampler.k", k)
         if p is None:
             if batch_size is None:
-                raise ValueError("PKSampler needs sampler.p or the datamodule's batch_size (= p * k)")
+                raise invalid("sampler.p", None, "without data.batch_size it cannot be derived", "sampler.p or the "
+                              "datamodule's batch_size (= p * k)")
             if batch_size % k:
-                raise ValueError(f"data.batch_size={batch_size} is not divisible by sampler.k={k}: the P×K sampler "
-                                 f"builds batches of p*k images; set data.batch_size to a multiple of k "
-                                 f"(e.g. {max(1, batch_size // k) * k}) or set sampler.k")
+                raise invalid("data.batch_size", batch_size, f"not divisible by sampler.k={k}: the P×K sampler "
+                              "builds batches of p*k images", f"a multiple of k (e.g. {max(1, batch_size // k) * k}) "
+                              "or another sampler.k")
             p = batch_size // k
         elif batch_size is not None and p * k != batch_size:
-            raise ValueError(f"sampler.p*k = {p}*{k} = {p * k} differs from data.batch_size={batch_size}; set one "
-                             f"of them so that data.batch_size = p * k")
-        if not isinstance(p, int) or p < 1:
-            raise ValueError(f"sampler.p must be a positive integer, got {p!r}")
-        if small_identities not in SMALL_IDENTITY_MODES:
-            raise ValueError(f"sampler.small_identities must be one of {SMALL_IDENTITY_MODES}, got {small_identities!r}")
-        if not (isinstance(world_size, int) and world_size >= 1 and isinstance(rank, int) and 0 <= rank < world_size):
-            raise ValueError(f"PKSampler: need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
-        if batches_per_epoch is not None and (not isinstance(batches_per_epoch, int) or batches_per_epoch < 1):
-            raise ValueError(f"sampler.batches_per_epoch must be a positive integer or null, got {batches_per_epoch!r}")
+            raise invalid("sampler.p", p, f"p*k = {p}*{k} = {p * k} differs from data.batch_size={batch_size}",
+                          "data.batch_size = p * k (set one of them accordingly)")
+        check_int("sampler.p", p)
+        check_choice("sampler.small_identities", small_identities, SMALL_IDENTITY_MODES)
+        check_distributed_args(batch_size or p * k, seed, rank, world_size)
+        if batches_per_epoch is not None:
+            check_int("sampler.batches_per_epoch", batches_per_epoch)
         self.p, self.k, self.seed, self.rank, self.world_size = p, k, int(seed), rank, world_size
         self.small_identities = small_identities
         self.batches_per_epoch = batches_per_epoch
@@ -131,20 +131,32 @@ class PKSampler(Sampler[list[int]]):
             keep = np.ones(uniq.size, dtype=bool)
             single = np.flatnonzero(counts == 1) if k > 1 else np.empty(0, dtype=np.int64)
             if single.size:
-                raise ValueError(
-                    f"{single.size} identities have a single image, e.g. {', '.join(name(u) for u in single[:3])}, "
-                    f"but sampler.k={k} needs at least 2 distinct images per identity to form positive pairs. Fix: "
-                    f"sampler.small_identities=skip (drops identities with fewer than k images, count is logged) or "
-                    f"data.min_images_per_identity=2 (drops single-image identities, count is logged)")
+                raise invalid(
+                    "sampler.small_identities", small_identities, f"{single.size} identities have a single image, "
+                    f"e.g. {', '.join(name(u) for u in single[:3])}, and cannot form positive pairs (sampler.k={k})",
+                    "sampler.small_identities=skip (drops identities with fewer than k images, count is logged) or "
+                    "data.min_images_per_identity=2 (drops single-image identities, count is logged)")
         self.groups = [groups[u] for u in np.flatnonzero(keep)]
         self.counts = np.asarray([g.size for g in self.groups], dtype=np.int64)
         need = self.world_size * self.p
         if len(self.groups) < need:
-            raise ValueError(
-                f"PKSampler needs world_size*p = {self.world_size}*{self.p} = {need} distinct identities per step, but "
-                f"{type(dataset).__name__} has {len(self.groups)} usable identities (of {uniq.size}); lower "
-                f"data.batch_size or sampler.p, or raise sampler.k")
+            raise self._too_few_identities(dataset, counts, need)
         self.num_images = int(self.counts.sum())
+
+    def _too_few_identities(self, dataset: Any, counts: np.ndarray, need: int) -> ValueError:
+        """The error for fewer usable identities than one step needs, with the fix that helps."""
+        where = (f"each step needs world_size*p = {self.world_size}*{self.p} = {need} distinct identities but "
+                 f"{type(dataset).__name__} has {len(self.groups)} usable ones (of {counts.size})")
+        if self.small_identities == "replace":
+            return invalid("sampler.p", self.p, where, "lower data.batch_size or sampler.p, or more identities")
+        ranked = np.sort(counts)[::-1]
+        k_fit = int(ranked[need - 1]) if need <= ranked.size else 0  # largest k with >= need identities
+        hint = (f"e.g. sampler.k={k_fit} with data.batch_size={self.p * k_fit} ({need} identities have >= {k_fit} "
+                f"images)" if k_fit >= 2 else f"fewer than {need} identities have 2 or more images")
+        return invalid("sampler.k", self.k, f"{where}: only {int((counts >= self.k).sum())} identities have "
+                       f">= k={self.k} images and sampler.small_identities=skip drops the others",
+                       f"a lower sampler.k at the same sampler.p ({hint}), or sampler.small_identities=replace, "
+                       f"or a lower sampler.p")
 
     # ------------------------------------------------------------------------------------------ sampling
     def __len__(self) -> int:
@@ -206,12 +218,13 @@ class PKSampler(Sampler[list[int]]):
         return self._trained if self._tracking else self.position
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "position": self._position(), "seed": self.seed, "p": self.p, "k": self.k,
+        return {"sampler": type(self).__name__, "epoch": self.epoch, "position": self._position(), "seed": self.seed, "p": self.p, "k": self.k,
                 "world_size": self.world_size, "num_images": self.num_images}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore epoch and position. If seed, p, k, the number of processes or the training data changed, the
         saved position is meaningless: a warning says so and the saved epoch restarts from its first step."""
+        check_state_kind(state, "PKSampler")
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self._trained, self._tracking = self.position, False
         changed = [f"{key}: {state[key]} -> {getattr(self, key)}" for key in ("seed", "p", "k", "world_size", "num_images")

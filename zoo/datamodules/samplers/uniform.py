@@ -19,7 +19,8 @@ from typing import Any, Iterator, Sized
 import torch
 from torch.utils.data import Sampler
 
-from zoo.datamodules.samplers._common import check_distributed_args, sampler_error
+from zoo.checks import check_bool, invalid
+from zoo.datamodules.samplers._common import check_distributed_args, check_state_kind
 
 
 class UniformSampler(Sampler[int]):
@@ -36,15 +37,11 @@ class UniformSampler(Sampler[int]):
     def __init__(self, dataset: Sized, batch_size: int = 1, seed: int = 0, rank: int = 0, world_size: int = 1,
                  drop_last: bool = False) -> None:
         n = len(dataset)
-
-        bad = sampler_error
-
         check_distributed_args(batch_size, seed, rank, world_size)
-        if not isinstance(drop_last, bool):
-            raise bad("drop_last", drop_last, "true or false")
-        if n < 1 or (drop_last and n < world_size):
-            raise bad("dataset", f"a dataset of length {n}",
-                      f"at least {world_size if drop_last else 1} sample(s)")
+        check_bool("sampler.drop_last", drop_last)
+        if n < (world_size if drop_last else 1):
+            raise invalid("sampler", "uniform", f"the training dataset has {n} samples",
+                          f"at least {world_size if drop_last else 1} sample(s)")
         self.n = n
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -94,10 +91,11 @@ class UniformSampler(Sampler[int]):
         return self._trained if self._tracking else self._yielded
 
     def state_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "epoch": self.epoch, "position": self._position(), "n": self.n,
+        return {"sampler": type(self).__name__, "seed": self.seed, "epoch": self.epoch, "position": self._position(), "n": self.n,
                 "world_size": self.world_size}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_kind(state, "UniformSampler")
         missing = [k for k in ("seed", "epoch", "position") if k not in state]
         if missing:
             raise ValueError(f"UniformSampler.load_state_dict: checkpoint state lacks keys {missing}")
