@@ -202,7 +202,7 @@ def test_regex_and_list_bad_rows(tmp_path):
         _dm(flat, layout="list", list_file=str(lst), val_fraction=0, test_fraction=0).setup()
     with pytest.raises(ValueError, match="identity_column='who' is not a column"):
         _dm(flat, layout="list", list_file=str(lst), identity_column="who", val_fraction=0, test_fraction=0).setup()
-    with pytest.raises(ValueError, match="layout must be one of"):
+    with pytest.raises(ValueError, match="data.layout=.tree. is invalid: unknown choice"):
         _dm(flat, layout="tree")
     with pytest.raises(ValueError, match="no training identity"):
         _dm(_tree(tmp_path / "t", [2, 2, 2]), val_fraction=0.5, test_fraction=0.5).setup()

@@ -176,15 +176,15 @@ def test_degenerate_annotation_and_config_errors(tmp_path):
     (root / "f0.pts").write_text("\n".join(text))
     with pytest.raises(ValueError, match=r"f0\.pts: inter_ocular distance is 0"):
         _dm(root=str(root)).setup()
-    for kw, pattern in [(dict(format="hdf5"), "data.format must be one of"),
-                        (dict(norm="eyes"), "data.norm must be one of"),
+    for kw, pattern in [(dict(format="hdf5"), "data.format='hdf5' is invalid: unknown choice"),
+                        (dict(norm="eyes"), "data.norm='eyes' is invalid: unknown choice"),
                         (dict(train_fraction=0.0), "data.train_fraction"),
                         (dict(val_fraction=0.6, test_fraction=0.5), "val_fraction \\+ data.test_fraction"),
                         (dict(on_bad_sample="ignore"), "on_bad_sample"),
                         (dict(scheme="ibug5"), "unknown landmark scheme")]:
         with pytest.raises(ValueError, match=pattern):
             _dm(root=str(root), **kw)
-    with pytest.raises(ValueError, match="data.root is required"):
+    with pytest.raises(ValueError, match="data.root=None is invalid: required"):
         _dm()
 
 

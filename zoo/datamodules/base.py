@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
 from zoo.checks import check_bool, check_int, invalid
+from zoo.datamodules.samplers._common import describe, state_kind
 from zoo.datamodules.samples import DataInfo
 
 
@@ -191,4 +192,10 @@ class FaceDataModule(L.LightningDataModule):
             self.setup("fit")
             if self.train_sampler is None:
                 self.train_sampler = self.make_train_sampler(self.datasets["train"])
-            self.train_sampler.load_state_dict(state_dict["train_sampler"])
+            load = getattr(self.train_sampler, "load_state_dict", None)
+            if load is None:
+                saved = describe(state_kind(state_dict["train_sampler"]))
+                raise invalid("sampler", None, f"the checkpoint was trained with {saved}, but this run shuffles with "
+                              f"{type(self.train_sampler).__name__}, which cannot take its state",
+                              "the checkpoint's sampler to resume it, or a new run without ckpt_path")
+            load(state_dict["train_sampler"])

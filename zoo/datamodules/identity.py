@@ -56,9 +56,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from zoo.checks import check_choice, check_int, invalid
 from zoo.datamodules.base import FaceDataModule
 from zoo.datamodules.crop import CropGeometry, crop_matrix, face_square, warp_crop
-from zoo.datamodules.pairs import generated_pairs, pairs_from_file
+from zoo.datamodules.pairs import SPLITS, VerificationPairs, generated_pairs, pairs_from_file
 from zoo.datamodules.samples import DataInfo
 from zoo.io.images import IMAGE_SUFFIXES, check_image, read_image
 
@@ -66,7 +67,6 @@ LAYOUTS = ("folders", "regex", "list")
 CROPS = ("full", "keypoints", "box")
 FRACTION_MODES = ("images", "identities")
 BAD_SAMPLE_MODES = ("error", "skip")
-SPLITS = ("train", "val", "test")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -391,7 +391,7 @@ class IdentityDataset(Dataset):
                 "index": torch.tensor(index, dtype=torch.int64)}
 
 
-class IdentityDataModule(FaceDataModule):
+class IdentityDataModule(VerificationPairs, FaceDataModule):
     """Identity splits of one (or up to three) face image sources; see the module docstring for every option.
 
     ``pairs(split)`` gives the split's verification pairs ``[(i, j, same)]`` (indices into that split's
@@ -414,28 +414,23 @@ class IdentityDataModule(FaceDataModule):
                  num_pairs: int = 6000, pair_folds: int = 10, on_bad_sample: str = "error",
                  verify_images: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if layout not in LAYOUTS:
-            raise ValueError(f"data.layout must be one of {LAYOUTS}, got {layout!r}")
-        if crop not in CROPS:
-            raise ValueError(f"data.crop must be one of {CROPS}, got {crop!r}")
+        check_choice("data.layout", layout, LAYOUTS)
+        check_choice("data.crop", crop, CROPS)
+        check_choice("data.box_format", box_format, ("xywh", "xyxy"))
+        check_choice("data.on_bad_sample", on_bad_sample, BAD_SAMPLE_MODES)
+        check_choice("data.fraction_mode", fraction_mode, FRACTION_MODES)
+        check_int("data.min_images_per_identity", min_images_per_identity)
         if crop == "keypoints" and not keypoints_file:
-            raise ValueError("data.crop=keypoints needs data.keypoints_file (CSV filename,x0,y0,...)")
+            raise invalid("data.keypoints_file", keypoints_file, "data.crop=keypoints needs it",
+                          "a keypoint CSV (filename,x0,y0,...)")
         if crop == "box" and not (layout == "list" and box_columns):
-            raise ValueError("data.crop=box needs data.layout=list with data.box_columns (4 columns)")
-        if box_format not in ("xywh", "xyxy"):
-            raise ValueError(f"data.box_format must be 'xywh' or 'xyxy', got {box_format!r}")
+            raise invalid("data.crop", crop, "needs data.layout=list with data.box_columns",
+                          "data.layout=list with 4 data.box_columns, or another data.crop")
         if layout == "list" and not list_file:
-            raise ValueError("data.layout=list needs data.list_file")
-        if on_bad_sample not in BAD_SAMPLE_MODES:
-            raise ValueError(f"data.on_bad_sample must be one of {BAD_SAMPLE_MODES}, got {on_bad_sample!r}")
-        if fraction_mode not in FRACTION_MODES:
-            raise ValueError(f"data.fraction_mode must be one of {FRACTION_MODES}, got {fraction_mode!r}")
-        if not isinstance(min_images_per_identity, int) or min_images_per_identity < 1:
-            raise ValueError(f"data.min_images_per_identity must be an integer >= 1, got {min_images_per_identity!r}")
+            raise invalid("data.list_file", list_file, "data.layout=list needs it", "a CSV / text file of images")
         pairs_files = dict(pairs_files or {})
         for split in pairs_files:
-            if split not in SPLITS:
-                raise ValueError(f"data.pairs_files keys must be among {SPLITS}, got {split!r}")
+            check_choice("data.pairs_files", split, SPLITS)
         self.root = root
         self.layout, self.name_regex, self.recursive = layout, name_regex, recursive
         self.list_file, self.path_column, self.identity_column = list_file, path_column, identity_column
@@ -452,7 +447,6 @@ class IdentityDataModule(FaceDataModule):
         self.num_pairs, self.pair_folds = num_pairs, pair_folds
         self.on_bad_sample, self.verify_images = on_bad_sample, verify_images
         self.roots: dict[str, Path] = {}
-        self._pairs: dict[str, list[tuple[int, int, bool, int]]] = {}
 
     # ---- indexing ----------------------------------------------------------------------------------------------
     def scan(self, root: str | os.PathLike, min_images: int = 1) -> list[IdentityRecord]:
@@ -540,20 +534,9 @@ class IdentityDataModule(FaceDataModule):
                         num_identities=train.num_identities if train is not None else None,
                         sizes={s: len(d) for s, d in self.datasets.items() if d is not None})
 
-    # ---- verification pairs ----------------------------------------------------------------------------------
-    def pairs(self, split: str = "val", with_folds: bool = False) -> list[tuple]:
-        """Verification pairs of ``split`` (indices into ``self.datasets[split]``), cached."""
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        self.setup()
-        ds = self.datasets.get(split)
-        if ds is None:
-            raise ValueError(f"split {split!r} is empty (data.{split}_fraction is 0 and no data.{split}_root)")
-        if split not in self._pairs:
-            if split in self.pairs_files:
-                self._pairs[split] = pairs_from_file(ds, resolve_path(self.pairs_files[split]), self.roots[split],
-                                                     self.pair_pattern, split)
-            else:
-                self._pairs[split] = generated_pairs(ds, self.num_pairs, self.pair_folds, self.split_seed)
-        p = self._pairs[split]
-        return list(p) if with_folds else [(i, j, s) for i, j, s, _ in p]
+    # ---- verification pairs (VerificationPairs.pairs) -------------------------------------------------------
+    def make_pairs(self, split: str, dataset: Any) -> list[tuple[int, int, bool, int]]:
+        if split in self.pairs_files:
+            return pairs_from_file(dataset, resolve_path(self.pairs_files[split]), self.roots[split],
+                                   self.pair_pattern, split)
+        return generated_pairs(dataset, self.num_pairs, self.pair_folds, self.split_seed)

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from zoo.checks import check_choice, check_fraction, check_int, check_number, check_positive, invalid
 from zoo.datamodules.base import FaceDataModule
 from zoo.datamodules.crop import NORMS, face_square, protocol_norm
 from zoo.datamodules.landmark_datasets import SPLIT_BY, SPLITS, LandmarkDataset, fraction_split, train_subset
@@ -108,46 +109,30 @@ class LandmarkDataModule(FaceDataModule):
         check_images: bool | None = None,
         one_based: bool | None = None,
         filename_column: str | None = None,
-        batch_size: int = 64,
-        num_workers: int = 2,
         sampler: Callable[..., Any] | None = None,
-        seed: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = True,
-        eval_batch_size: int | None = None,
-        drop_last: bool = True,
+        **loader: Any,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, sampler=sampler, seed=seed,
-                         pin_memory=pin_memory, persistent_workers=persistent_workers,
-                         eval_batch_size=eval_batch_size, drop_last=drop_last)
-        if format not in FORMATS:
-            raise ValueError(f"data.format must be one of {list(FORMATS)}, got {format!r}")
-        if on_bad_sample not in ("error", "skip"):
-            raise ValueError(f"data.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
-        if norm not in NORMS:
-            raise ValueError(f"data.norm must be one of {list(NORMS)}, got {norm!r}")
-        if split_by not in SPLIT_BY:
-            raise ValueError(f"data.split_by must be one of {list(SPLIT_BY)}, got {split_by!r}")
-        for k, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not 0 <= v < 1:
-                raise ValueError(f"data.{k} must be in [0, 1), got {v!r}")
+        super().__init__(sampler=sampler, **loader)
+        check_choice("data.format", format, FORMATS)
+        check_choice("data.on_bad_sample", on_bad_sample, ("error", "skip"))
+        check_choice("data.norm", norm, NORMS)
+        check_choice("data.split_by", split_by, SPLIT_BY)
+        check_choice("data.interpolation", interpolation, ("area", "linear"))
+        check_number("data.val_fraction", val_fraction, low=0, high=1, low_inclusive=True)
+        check_number("data.test_fraction", test_fraction, low=0, high=1, low_inclusive=True)
         if val_fraction + test_fraction >= 1:
-            raise ValueError(f"data.val_fraction + data.test_fraction must be < 1, got {val_fraction + test_fraction}")
-        if not 0 < train_fraction <= 1:
-            raise ValueError(f"data.train_fraction must be in (0, 1], got {train_fraction!r}")
-        if not isinstance(image_size, int) or image_size < 8:
-            raise ValueError(f"data.image_size must be an integer >= 8, got {image_size!r}")
-        if not crop_scale > 0:
-            raise ValueError(f"data.crop_scale must be > 0 (1.2-1.3 usual), got {crop_scale!r}")
-        if interpolation not in ("area", "linear"):
-            raise ValueError(f"data.interpolation must be 'area' or 'linear', got {interpolation!r}")
+            raise invalid("data.val_fraction", val_fraction, f"with data.test_fraction={test_fraction} it leaves no "
+                          "training data", "data.val_fraction + data.test_fraction < 1")
+        check_fraction("data.train_fraction", train_fraction)
+        check_int("data.image_size", image_size, low=8)
+        check_positive("data.crop_scale", crop_scale)
         if augment is not None and not isinstance(augment, LandmarkAugment):
-            raise ValueError(f"data.augment must be a zoo.datamodules.transforms recipe or null, got "
-                             f"{type(augment).__name__}")
+            raise invalid("data.augment", type(augment).__name__, "not an augmentation recipe",
+                          "a zoo.datamodules.transforms recipe (configs/augment) or null")
         source = root if format == "pts_folder" else annotations
         if source is None:
             need = "root" if format == "pts_folder" else "annotations"
-            raise ValueError(f"data.{need} is required for data.format={format!r}")
+            raise invalid(f"data.{need}", None, f"required for data.format={format!r}", "a path or a list of paths")
         self.format = format
         self.source = source
         self.data_dir = resolve_data_dir(data_dir)
@@ -156,7 +141,7 @@ class LandmarkDataModule(FaceDataModule):
         self.split_files = split_files
         self.fractions = {"test": float(test_fraction), "val": float(val_fraction)}
         self.train_fraction = float(train_fraction)
-        self.split_seed = seed if split_seed is None else int(split_seed)
+        self.split_seed = self.seed if split_seed is None else check_int("data.split_seed", split_seed, low=0)
         self.split_by = split_by
         self.image_size = image_size
         self.crop_scale = float(crop_scale)

@@ -9,11 +9,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zoo.checks import check_choice
 from zoo.datamodules.samplers.pk import dataset_identities
 from zoo.io.lfw_pairs import pair_paths, read_lfw_pairs
 from zoo.metrics.pairs import generate_pairs, assign_folds
 
 Pair4 = tuple[int, int, bool, int]
+SPLITS = ("train", "val", "test")
+
+
+class VerificationPairs:
+    """``pairs(split)`` of an identity datamodule (mixin): the split's verification pairs ``[(i, j, same)]``
+    (indices into ``self.datasets[split]``), ``with_folds=True`` adds each pair's fold; computed once per split
+    by the datamodule's :meth:`make_pairs` and cached."""
+
+    def make_pairs(self, split: str, dataset: Any) -> list[Pair4]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def empty_split_hint(self, split: str) -> str:
+        return f"data.{split}_fraction is 0 and no data.{split}_root"
+
+    def pairs(self, split: str = "val", with_folds: bool = False) -> list[tuple]:
+        check_choice("split", split, SPLITS)
+        self.setup()
+        ds = self.datasets.get(split)
+        if ds is None:
+            raise ValueError(f"split {split!r} is empty ({self.empty_split_hint(split)}); no verification pairs")
+        cache = self.__dict__.setdefault("_pairs", {})
+        if split not in cache:
+            cache[split] = self.make_pairs(split, ds)
+        p = cache[split]
+        return list(p) if with_folds else [(i, j, s) for i, j, s, _ in p]
 
 
 def pairs_from_file(dataset: Any, pairs_file: str | Path, root: str | Path,
