@@ -122,7 +122,7 @@ def test_grayscale_and_augment(tmp_path):
     s = dm.datasets["train"][0]
     check_sample(s, "identities")
     assert s["image"].shape == (1, 16, 16)
-    with pytest.raises(ValueError, match="unknown key.*valid keys"):
+    with pytest.raises(ValueError, match="augment.jitter=1 is invalid: not a key of the light recipe; expected one of shift, rotation"):
         _dm(root, augment={"jitter": 1}, val_fraction=0, test_fraction=0).setup()
 
 

@@ -61,7 +61,9 @@ from zoo.datamodules.base import FaceDataModule
 from zoo.datamodules.crop import CropGeometry, crop_matrix, face_square, warp_crop
 from zoo.datamodules.pairs import SPLITS, VerificationPairs, generated_pairs, pairs_from_file
 from zoo.datamodules.samples import DataInfo
+from zoo.datamodules.transforms import light
 from zoo.io.images import IMAGE_SUFFIXES, check_image, read_image
+from zoo.io.keypoint_csv import read_keypoint_csv
 
 LAYOUTS = ("folders", "regex", "list")
 CROPS = ("full", "keypoints", "box")
@@ -201,8 +203,6 @@ def scan_list(list_file: Path, root: Path, path_column: str | int, identity_colu
 
 def attach_keypoint_boxes(records: list[IdentityRecord], keypoints_file: Path, root: Path, skips: _Skips) -> list[IdentityRecord]:
     """Set each record's box to the bounding box of its keypoints (CSV rows matched by path, then by file name)."""
-    from zoo.io.keypoint_csv import read_keypoint_csv
-
     errors: list[tuple[str, str]] | None = [] if skips.mode == "skip" else None
     kp = read_keypoint_csv(keypoints_file, image_root=root, errors=errors)
     for origin, msg in errors or []:
@@ -275,15 +275,7 @@ def build_augment(augment: Any) -> Any:
     if hasattr(augment, "sample_geometry") and hasattr(augment, "photometric"):
         return augment
     if isinstance(augment, Mapping):
-        from zoo.datamodules.transforms import light
-
-        try:
-            return light(**dict(augment))
-        except TypeError as e:
-            import inspect
-
-            raise ValueError(f"data.augment {dict(augment)} has an unknown key ({e}); valid keys: "
-                             f"{list(inspect.signature(light).parameters)}") from None
+        return light(**dict(augment))  # unknown or out-of-range keys: ValueError naming augment.<key>
     raise ValueError(f"data.augment must be null, a recipe from configs/augment or a dict of "
                      f"zoo.datamodules.transforms.light arguments, got {type(augment).__name__}")
 

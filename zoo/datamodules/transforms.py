@@ -13,7 +13,8 @@ A recipe has two halves:
   still defined, and the loss keeps pulling predictions to it.
 
 Seed 002 (Fuhl & Kasneci, "Learning to Validate the Quality of Detected Landmarks", Sec. 5) uses noise of
-up to 20 %, a box shift of up to 20 % in any direction, rotation in [-1, 1] rad, Gaussian blur σ ∈ [1.0, 1.3],
+up to 20 %, a box shift of up to 20 % in any direction, rotation in [-1, 1] rad (±57.3°: ``rotation`` is in
+degrees), Gaussian blur σ ∈ [1.0, 1.3],
 occlusions covering up to 50 % of the image with grey values in [0, 30], [200, 255] or [0, 255], contrast in
 [-30, 30] and grayscale images. The paper gives no probabilities; :func:`fuhl2019` applies each photometric
 transform with probability ``p`` (0.5) and draws shift and rotation uniformly for every sample. The
@@ -28,22 +29,31 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import inspect
+import math
+
 import albumentations as A
 import numpy as np
 
+from zoo.checks import check_number, check_probability, check_range_pair, invalid
 from zoo.datamodules.crop import CropGeometry
 
+#: 1 rad in degrees: the seed-002 rotation limit (configs give rotation in degrees)
+ONE_RADIAN = math.degrees(1.0)
 
-def _range(value: float | Sequence[float], name: str, symmetric: bool = True) -> tuple[float, float]:
-    if isinstance(value, (int, float)):
-        v = float(value)
-        if v < 0:
-            raise ValueError(f"augment.{name} must be >= 0, got {value!r}")
-        return (-v, v) if symmetric else (v, v)
-    lo, hi = (float(x) for x in value)
-    if lo > hi:
-        raise ValueError(f"augment.{name} range must be (low, high) with low <= high, got {value!r}")
-    return lo, hi
+
+def _symmetric(name: str, value: Any, high: float) -> tuple[float, float]:
+    """``x`` -> [-x, x] (x >= 0) or a [low, high] pair, inside [-high, high]; ValueError naming ``augment.<name>``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        check_number(f"augment.{name}", value, low=0, high=high, low_inclusive=True, high_inclusive=True)
+    return check_range_pair(f"augment.{name}", value, low=-high, high=high)
+
+
+def _unknown(recipe: str, unknown: dict[str, Any], known: Any) -> None:
+    if unknown:
+        key = sorted(unknown)[0]
+        raise invalid(f"augment.{key}", unknown[key], f"not a key of the {recipe} recipe",
+                      f"one of {', '.join(n for n, q in inspect.signature(known).parameters.items() if q.kind != q.VAR_KEYWORD)}")
 
 
 class Contrast(A.ImageOnlyTransform):
@@ -55,7 +65,7 @@ class Contrast(A.ImageOnlyTransform):
 
     def __init__(self, limit: float = 30.0, p: float = 0.5) -> None:
         super().__init__(p=p)
-        self.limit = _range(limit, "contrast")
+        self.limit = _symmetric("contrast", limit, 255.0)
 
     def get_params(self) -> dict[str, Any]:
         return {"c": self.py_random.uniform(*self.limit)}
@@ -117,9 +127,10 @@ class LandmarkAugment:
     """A recipe: geometric parameters for the crop warp + a photometric albumentations pipeline.
 
     Args:
-        shift: maximal box shift as a fraction of the crop side; dx, dy ~ U[-shift, shift] independently
+        shift: maximal box shift as a fraction of the crop side in [0, 1]; dx, dy ~ U[-shift, shift] independently
             (so any direction, corners included).
-        rotation: maximal rotation in radians, θ ~ U[-rotation, rotation]; or a (low, high) range.
+        rotation: maximal rotation in degrees (as albumentations' ``limit`` and mmpose's ``rotate_factor``),
+            θ ~ U[-rotation, rotation], at most 180; or a [low, high] range in [-180, 180].
         zoom: (low, high) range of the crop-side factor (1 = none); > 1 shows more context.
         flip: probability of a horizontal flip (landmarks re-ordered by the dataset's scheme).
         photometric: albumentations transforms applied in order to the uint8 crop.
@@ -129,16 +140,12 @@ class LandmarkAugment:
     def __init__(self, shift: float = 0.0, rotation: float | Sequence[float] = 0.0,
                  zoom: Sequence[float] = (1.0, 1.0), flip: float = 0.0,
                  photometric: Sequence[A.BasicTransform] = (), name: str = "custom") -> None:
-        if not 0 <= shift <= 1:
-            raise ValueError(f"augment.shift must be in [0, 1] (fraction of the crop), got {shift!r}")
-        if not 0 <= flip <= 1:
-            raise ValueError(f"augment.flip must be a probability in [0, 1], got {flip!r}")
-        self.shift = float(shift)
-        self.rotation = _range(rotation, "rotation")
-        self.zoom = _range(zoom, "zoom", symmetric=False)
-        if self.zoom[0] <= 0:
-            raise ValueError(f"augment.zoom must be > 0, got {zoom!r}")
-        self.flip = float(flip)
+        self.shift = check_number("augment.shift", shift, low=0, high=1, low_inclusive=True, high_inclusive=True)
+        self.rotation = _symmetric("rotation", rotation, 180.0)  # degrees
+        if isinstance(zoom, (int, float)) and not isinstance(zoom, bool):
+            zoom = (zoom, zoom)
+        self.zoom = check_range_pair("augment.zoom", zoom, low=0.0, high=math.inf, inclusive=False)
+        self.flip = check_probability("augment.flip", flip)
         self.name = name
         photometric = list(photometric)
         # keypoints only travel through the pipeline when some transform moves pixels
@@ -157,7 +164,7 @@ class LandmarkAugment:
     def sample_geometry(self) -> CropGeometry:
         r = self.rng
         dx, dy = r.uniform(-self.shift, self.shift, size=2) if self.shift else (0.0, 0.0)
-        angle = r.uniform(*self.rotation) if self.rotation != (0.0, 0.0) else 0.0
+        angle = math.radians(r.uniform(*self.rotation)) if self.rotation != (0.0, 0.0) else 0.0
         zoom = r.uniform(*self.zoom) if self.zoom[0] != self.zoom[1] else self.zoom[0]
         flip = bool(r.random() < self.flip) if self.flip else False
         return CropGeometry(shift=(float(dx), float(dy)), angle=float(angle), zoom=float(zoom), flip=flip)
@@ -180,21 +187,28 @@ class LandmarkAugment:
                 f"flip={self.flip}, photometric=[{', '.join(type(t).__name__ for t in self.compose.transforms)}])")
 
 
-def fuhl2019(noise: float = 0.2, shift: float = 0.2, rotation: float | Sequence[float] = 1.0,
+def fuhl2019(noise: float = 0.2, shift: float = 0.2, rotation: float | Sequence[float] = ONE_RADIAN,
              blur_sigma: Sequence[float] = (1.0, 1.3), occlusion: float = 0.5, contrast: float = 30.0,
-             flip: float = 0.5, zoom: Sequence[float] = (1.0, 1.0), p: float = 0.5) -> LandmarkAugment:
+             flip: float = 0.5, zoom: Sequence[float] = (1.0, 1.0), p: float = 0.5, **unknown: Any) -> LandmarkAugment:
     """The seed-002 recipe (Fuhl & Kasneci, Sec. 5); values in the module docstring.
 
     noise: per-pixel uniform noise in [-noise, noise]·255 (albumentations AdditiveNoise).
     blur_sigma: Gaussian blur σ range in crop pixels (albumentations GaussianBlur, kernel from σ).
     occlusion: maximal covered fraction (:class:`Occlusion`). contrast: ± grey levels (:class:`Contrast`).
-    p: probability of each photometric transform. A value of 0 disables that transform.
+    rotation: degrees (the paper's ±1 rad = ±57.3°). p: probability of each photometric transform. A value of 0
+    disables that transform. Every key is checked here (ValueError naming ``augment.<key>``), before
+    albumentations sees it.
     """
+    _unknown("fuhl2019", unknown, fuhl2019)
+    check_number("augment.noise", noise, low=0, high=1, low_inclusive=True, high_inclusive=True)
+    check_number("augment.occlusion", occlusion, low=0, high=1, low_inclusive=True, high_inclusive=True)
+    check_number("augment.contrast", contrast, low=0, high=255, low_inclusive=True, high_inclusive=True)
+    check_probability("augment.p", p)
     t: list[A.BasicTransform] = []
     if contrast:
         t.append(Contrast(limit=contrast, p=p))
     if blur_sigma:
-        lo, hi = _range(blur_sigma, "blur_sigma", symmetric=False)
+        lo, hi = check_range_pair("augment.blur_sigma", blur_sigma, low=0.0, high=math.inf, inclusive=False)
         t.append(A.GaussianBlur(blur_limit=0, sigma_limit=(lo, hi), p=p))
     if occlusion:
         t.append(Occlusion(max_area=occlusion, min_area=min(0.02, occlusion), p=p))
@@ -204,9 +218,15 @@ def fuhl2019(noise: float = 0.2, shift: float = 0.2, rotation: float | Sequence[
     return LandmarkAugment(shift=shift, rotation=rotation, zoom=zoom, flip=flip, photometric=t, name="fuhl2019")
 
 
-def light(shift: float = 0.05, rotation: float | Sequence[float] = 0.2, zoom: Sequence[float] = (0.95, 1.05),
-          flip: float = 0.5, brightness: float = 0.1, contrast: float = 0.1, p: float = 0.5) -> LandmarkAugment:
-    """Mild recipe: small shift/rotation/zoom, flip, brightness/contrast (albumentations RandomBrightnessContrast)."""
+def light(shift: float = 0.05, rotation: float | Sequence[float] = 0.2 * ONE_RADIAN,
+          zoom: Sequence[float] = (0.95, 1.05), flip: float = 0.5, brightness: float = 0.1, contrast: float = 0.1,
+          p: float = 0.5, **unknown: Any) -> LandmarkAugment:
+    """Mild recipe: small shift/rotation (degrees, default ±11.46° = ±0.2 rad)/zoom, flip, brightness/contrast
+    (albumentations RandomBrightnessContrast, limits in [0, 1]). Keys checked as in :func:`fuhl2019`."""
+    _unknown("light", unknown, light)
+    check_number("augment.brightness", brightness, low=0, high=1, low_inclusive=True, high_inclusive=True)
+    check_number("augment.contrast", contrast, low=0, high=1, low_inclusive=True, high_inclusive=True)
+    check_probability("augment.p", p)
     t = [A.RandomBrightnessContrast(brightness_limit=brightness, contrast_limit=contrast, p=p)] \
         if (brightness or contrast) else []
     return LandmarkAugment(shift=shift, rotation=rotation, zoom=zoom, flip=flip, photometric=t, name="light")
