@@ -125,15 +125,17 @@ def _face_folder(root: Path, n=6, points=68):
     return root
 
 
-def test_corrupt_image_named_lazily_and_skipped(tmp_path, caplog):
+def test_corrupt_image_named_at_setup_lazily_and_skipped(tmp_path, caplog):
     root = _face_folder(tmp_path / "faces")
-    (root / "f2.png").write_bytes(b"\x89PNG garbage")
     dm = _dm(root=str(root), val_fraction=0.0, test_fraction=0.0)
-    dm.setup()  # annotations are fine: images are decoded lazily
+    dm.setup()
+    (root / "f2.png").write_bytes(b"\x89PNG garbage")  # broken after setup: named when the sample is loaded
     ds = dm.datasets["train"]
     bad = [i for i, r in enumerate(ds.records) if r.image.name == "f2.png"][0]
     with pytest.raises(ValueError, match=r"f2\.png: cannot decode image"):
         ds[bad]
+    with pytest.raises(ValueError, match=r"f2\.png: cannot decode image"):  # broken before: setup reads the header
+        _dm(root=str(root), val_fraction=0.0, test_fraction=0.0).setup()
     with caplog.at_level(logging.WARNING):
         skip = _dm(root=str(root), val_fraction=0.0, test_fraction=0.0, on_bad_sample="skip")
         skip.setup()

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset, get_worker_info
 from zoo.datamodules.crop import CropGeometry, crop_matrix, face_square, matrix_scale, protocol_norm, transform_points, warp_crop
 from zoo.datamodules.transforms import LandmarkAugment
 from zoo.io.images import read_image
-from zoo.io.records import LandmarkRecord
+from zoo.io.records import LandmarkRecord, check_in_image
 from zoo.schemes import Scheme
 
 _FACE_SUFFIX = re.compile(r"_\d+$")
@@ -112,6 +112,7 @@ class LandmarkDataset(Dataset):
             img = read_image(rec.image, grayscale=self.grayscale)
         except ValueError as e:
             raise ValueError(f"{e} (sample {index}, annotation {rec.origin})") from None
+        check_in_image(rec.landmarks, img.shape[1], img.shape[0], rec.origin, rec.image)
         cx, cy, side = face_square(rec.landmarks, rec.box, self.crop_scale)
         m = crop_matrix((cx, cy), side, self.image_size, geometry)
         crop = warp_crop(img, m, self.image_size, self.interpolation)

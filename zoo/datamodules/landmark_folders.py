@@ -17,8 +17,9 @@ one person, ``sample`` none). ``train_fraction`` then keeps a seeded, nested sub
 the training split (0.1/0.25/0.5/1.0). ``split_seed`` defaults to ``seed``.
 
 Bad input: annotation files are validated at setup (wrong point count, NaN, unreadable, empty folder, missing
-CSV column: ValueError naming the file); images are decoded lazily and a corrupt one raises ValueError naming
-it. With ``on_bad_sample: skip`` defective annotations and undecodable images (``check_images`` defaults to
+CSV column, coordinates normalised to [0, 1], landmarks more than one image side outside their image (read
+from the image header): ValueError naming the file and row); images are decoded lazily and a corrupt one
+raises ValueError naming it. ``data.batch_size`` larger than the training split (drop_last) fails at setup. With ``on_bad_sample: skip`` defective annotations and undecodable images (``check_images`` defaults to
 True then) are skipped at setup with one warning each, listed in ``self.skipped`` and summarised in the log
 at the end of setup and again at teardown.
 """
@@ -36,9 +37,9 @@ from zoo.datamodules.landmark_datasets import SPLIT_BY, SPLITS, LandmarkDataset,
 from zoo.datamodules.samples import DataInfo
 from zoo.datamodules.transforms import LandmarkAugment
 from zoo.io.folders import read_pts_folder
-from zoo.io.images import check_image
+from zoo.io.images import check_image, image_size
 from zoo.io.keypoint_csv import read_keypoint_csv
-from zoo.io.records import LandmarkRecord
+from zoo.io.records import LandmarkRecord, check_in_image
 from zoo.io.wflw import WFLW_ATTRIBUTES, read_wflw_list
 from zoo.schemes import get_scheme
 
@@ -176,7 +177,8 @@ class LandmarkDataModule(FaceDataModule):
         return out
 
     def _validate(self, records: list[LandmarkRecord]) -> list[LandmarkRecord]:
-        """Geometry (non-degenerate face box and norm), image existence and, with check_images, decodability."""
+        """Geometry (non-degenerate face box and norm), image existence, landmarks inside the image (within one
+        image side, from the image header) and, with check_images, decodability."""
         good = []
         for r in records:
             try:
@@ -185,8 +187,9 @@ class LandmarkDataModule(FaceDataModule):
                     raise ValueError(f"{r.origin}: {self.norm} distance is 0 (degenerate annotation)")
                 if self.check_images:
                     check_image(r.image)
-                elif not r.image.is_file():  # existence is cheap to check for every record
+                if not r.image.is_file():
                     raise FileNotFoundError(f"{r.image}: image file not found (annotation {r.origin})")
+                check_in_image(r.landmarks, *image_size(r.image), r.origin, r.image)  # header only: cheap
             except (ValueError, FileNotFoundError) as e:
                 msg = str(e) if r.origin in str(e) or str(r.image) in str(e) else f"{r.origin}: {e}"
                 if self.on_bad_sample == "error":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -55,3 +56,19 @@ def check_image(path: str | os.PathLike) -> tuple[int, int]:
     """
     img = _decode(Path(path), cv2.IMREAD_REDUCED_GRAYSCALE_8)
     return int(img.shape[0]), int(img.shape[1])
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) from the file header (Pillow; no pixel decoding), else by decoding with OpenCV.
+
+    FileNotFoundError when absent, ValueError naming the file when neither can read it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as im:
+            return int(im.width), int(im.height)
+    except (UnidentifiedImageError, OSError, ValueError):
+        img = _decode(path, cv2.IMREAD_UNCHANGED)
+        return int(img.shape[1]), int(img.shape[0])
