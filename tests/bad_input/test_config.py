@@ -153,6 +153,11 @@ def test_resuming_lpbb_state_without_a_sampler(tmp_path):
     state = with_lpbb.state_dict()
     raises_naming(lambda: LandmarkDataModule(sampler=None, **kw).load_state_dict(state), "sampler=None",
                   "trained with LPBBSampler (sampler=lpbb)", "RandomSampler")
+    plain = LandmarkDataModule(sampler=None, **kw)
+    plain.train_dataloader()
+    assert plain.state_dict() == {}  # plain shuffling keeps no state
+    with pytest.warns(UserWarning, match="sampler: the checkpoint holds no sampler state.*LPBBSampler starts fresh"):
+        LandmarkDataModule(sampler=partial(LPBBSampler), **kw).load_state_dict(plain.state_dict())
 
 
 # ---- real-data datamodules (values checked in the constructor, no file read) -----------------------------------

@@ -117,5 +117,5 @@ def test_protocol_norms_hand_computed():
     assert protocol_norm(pts, s, "inter_pupil") == pytest.approx(50)
     assert protocol_norm(pts, s, "box") == pytest.approx(np.sqrt(80 * 50))
     assert protocol_norm(pts, s, "diagonal", box=[0, 0, 30, 40]) == pytest.approx(50)
-    with pytest.raises(ValueError, match="norm must be one of"):
+    with pytest.raises(ValueError, match="data.norm=.eyes. is invalid: unknown choice"):
         protocol_norm(pts, s, "eyes")

@@ -80,7 +80,7 @@ def test_train_fraction_images_and_identities(tmp_path):
     dm = _dm(root, val_fraction=0, test_fraction=0, train_fraction=0.25, fraction_mode="identities")
     dm.setup()
     assert dm.info.num_identities == 5 and all(c in (10, 3) for c in np.bincount(dm.datasets["train"].identities))
-    with pytest.raises(ValueError, match="train_fraction must be in \\(0, 1\\]"):
+    with pytest.raises(ValueError, match="data.train_fraction=0.0 is invalid: out of range; expected a finite number in \\(0.0, 1.0\\]"):
         _dm(root, train_fraction=0).setup()
 
 

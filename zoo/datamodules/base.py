@@ -12,6 +12,7 @@ None) and :meth:`data_info`. The base class owns the DataLoaders and the trainin
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
@@ -188,6 +189,10 @@ class FaceDataModule(L.LightningDataModule):
         return {"train_sampler": s.state_dict()} if s is not None and hasattr(s, "state_dict") else {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_sampler" not in state_dict and self.sampler_factory is not None:
+            factory = getattr(self.sampler_factory, "func", self.sampler_factory)
+            warnings.warn(f"sampler: the checkpoint holds no sampler state (it was trained with plain shuffling, "
+                          f"sampler=null); {getattr(factory, '__name__', factory)} starts fresh", stacklevel=2)
         if "train_sampler" in state_dict:
             self.setup("fit")
             if self.train_sampler is None:

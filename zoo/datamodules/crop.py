@@ -27,6 +27,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from zoo.checks import check_choice, invalid
 from zoo.schemes import Scheme
 
 NORMS = ("inter_ocular", "inter_pupil", "box", "diagonal")
@@ -90,8 +91,7 @@ def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int, interpolation: s
     ``interpolation="area"``: when downscaling, INTER_AREA-reduce the needed source region first (module doc);
     ``"linear"``: bilinear warp only. Outside the image the crop is ``border_value``.
     """
-    if interpolation not in ("area", "linear"):
-        raise ValueError(f"interpolation must be 'area' or 'linear', got {interpolation!r}")
+    check_choice("data.interpolation", interpolation, ("area", "linear"))
     m = np.asarray(matrix, dtype=np.float64)
     k = matrix_scale(m)  # crop px per source px
     h, w = image.shape[:2]
@@ -153,4 +153,4 @@ def protocol_norm(points: np.ndarray, scheme: Scheme, kind: str, box: Sequence[f
             x0, y0, x1, y1 = (float(v) for v in box)
         w, h = x1 - x0, y1 - y0
         return float(np.sqrt(w * h)) if kind == "box" else float(np.hypot(w, h))
-    raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
+    raise invalid("data.norm", kind, "unknown choice", f"one of {', '.join(map(repr, NORMS))}")

@@ -56,11 +56,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from zoo.checks import check_choice, check_int, invalid
+from zoo.checks import check_choice, check_fraction, check_int, check_number, invalid
 from zoo.datamodules.base import FaceDataModule
 from zoo.datamodules.crop import CropGeometry, crop_matrix, face_square, warp_crop
 from zoo.datamodules.pairs import SPLITS, VerificationPairs, generated_pairs, pairs_from_file
-from zoo.datamodules.samples import DataInfo
+from zoo.datamodules.samples import DataInfo, normaliser
 from zoo.datamodules.transforms import light
 from zoo.io.images import IMAGE_SUFFIXES, check_image, read_image
 from zoo.io.keypoint_csv import read_keypoint_csv
@@ -231,8 +231,7 @@ def split_identities(names: Sequence[str], fractions: Mapping[str, float], seed:
     out: dict[str, list[str]] = {}
     start = 0
     for split, f in fractions.items():
-        if not 0 <= f < 1:
-            raise ValueError(f"data.{split}_fraction must be in [0, 1), got {f!r}")
+        check_number(f"data.{split}_fraction", f, low=0, high=1, low_inclusive=True)
         n = 0 if f == 0 else max(2, int(round(f * len(names))))
         out[split] = sorted(order[start:start + n])
         start += n
@@ -245,10 +244,8 @@ def split_identities(names: Sequence[str], fractions: Mapping[str, float], seed:
 
 def train_fraction_subset(records: list[IdentityRecord], fraction: float, mode: str, seed: int) -> list[IdentityRecord]:
     """Nested seeded subset of the training records (module docstring)."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"data.train_fraction must be in (0, 1], got {fraction!r}")
-    if mode not in FRACTION_MODES:
-        raise ValueError(f"data.fraction_mode must be one of {FRACTION_MODES}, got {mode!r}")
+    check_fraction("data.train_fraction", fraction)
+    check_choice("data.fraction_mode", mode, FRACTION_MODES)
     if fraction == 1:
         return records
     groups: dict[str, list[IdentityRecord]] = {}
@@ -289,14 +286,10 @@ class IdentityDataset(Dataset):
                  on_bad_sample: str = "error", name: str = "identities") -> None:
         if not records:
             raise ValueError(f"{name}: empty identity dataset (no images)")
-        if channels not in (1, 3):
-            raise ValueError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
-        if crop not in CROPS:
-            raise ValueError(f"data.crop must be one of {CROPS}, got {crop!r}")
-        if on_bad_sample not in BAD_SAMPLE_MODES:
-            raise ValueError(f"data.on_bad_sample must be one of {BAD_SAMPLE_MODES}, got {on_bad_sample!r}")
-        if not isinstance(image_size, int) or image_size < 8:
-            raise ValueError(f"data.image_size must be an integer >= 8, got {image_size!r}")
+        check_choice("data.channels", channels, (1, 3))
+        check_choice("data.crop", crop, CROPS)
+        check_choice("data.on_bad_sample", on_bad_sample, BAD_SAMPLE_MODES)
+        check_int("data.image_size", image_size, low=8)
         self.name = name
         self.files = [r.path for r in records]
         self.boxes = [r.box for r in records]
@@ -307,13 +300,7 @@ class IdentityDataset(Dataset):
         self.identities = np.asarray([lookup[r.identity] for r in records], dtype=np.int64)
         self.image_size, self.channels, self.crop, self.crop_scale = image_size, channels, crop, float(crop_scale)
         self.augment = build_augment(augment)
-        self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
-        self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
-        for key, t in (("mean", self.mean), ("std", self.std)):
-            if t.numel() not in (1, channels):
-                raise ValueError(f"data.{key} must be one value or {channels}, got {t.numel()}")
-        if (self.std <= 0).any():
-            raise ValueError(f"data.std must be > 0, got {std!r}")
+        self.mean, self.std = normaliser(mean, std, channels)
         self.on_bad_sample = on_bad_sample
         self.bad_files: set[str] = set()
         self._rng_pid: int | None = None

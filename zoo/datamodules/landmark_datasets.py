@@ -18,9 +18,12 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+
+from zoo.checks import check_fraction, invalid
 from torch.utils.data import Dataset, get_worker_info
 
 from zoo.datamodules.crop import CropGeometry, crop_matrix, face_square, matrix_scale, protocol_norm, transform_points, warp_crop
+from zoo.datamodules.samples import normaliser
 from zoo.datamodules.transforms import LandmarkAugment
 from zoo.io.images import read_image
 from zoo.io.records import LandmarkRecord, check_in_image
@@ -28,10 +31,6 @@ from zoo.schemes import Scheme
 
 _FACE_SUFFIX = re.compile(r"_\d+$")
 SPLITS = ("train", "val", "test")
-
-
-def _floats(value: float | Sequence[float]) -> list[float]:
-    return [float(value)] if isinstance(value, (int, float)) else [float(v) for v in value]
 
 
 class LandmarkDataset(Dataset):
@@ -59,13 +58,7 @@ class LandmarkDataset(Dataset):
         self.augment = augment
         self.interpolation = interpolation
         self.channels = 1 if grayscale else 3
-        self.mean = torch.as_tensor(_floats(mean), dtype=torch.float32).reshape(-1, 1, 1)
-        self.std = torch.as_tensor(_floats(std), dtype=torch.float32).reshape(-1, 1, 1)
-        for name, t in (("mean", self.mean), ("std", self.std)):
-            if t.numel() not in (1, self.channels):
-                raise ValueError(f"data.{name} must be one value or {self.channels} (one per channel), got {t.numel()}")
-        if (self.std <= 0).any():
-            raise ValueError(f"data.std must be > 0, got {std!r}")
+        self.mean, self.std = normaliser(mean, std, self.channels)
         with_attr = [r.attributes is not None for r in self.records]
         if any(with_attr) and not all(with_attr):
             raise ValueError("records mix sources with and without attribute flags (e.g. WFLW with 300-W); "
@@ -164,7 +157,7 @@ def group_of(record: LandmarkRecord, split_by: str) -> str:
         return str(record.image)
     if split_by == "group":
         return _FACE_SUFFIX.sub("", str(record.image.with_suffix("")))
-    raise ValueError(f"data.split_by must be one of {list(SPLIT_BY)}, got {split_by!r}")
+    raise invalid("data.split_by", split_by, "unknown choice", f"one of {', '.join(map(repr, SPLIT_BY))}")
 
 
 def fraction_split(records: Sequence[LandmarkRecord], fractions: dict[str, float], seed: int,
@@ -193,8 +186,7 @@ def fraction_split(records: Sequence[LandmarkRecord], fractions: dict[str, float
 
 def train_subset(records: Sequence[LandmarkRecord], fraction: float, seed: int) -> list[LandmarkRecord]:
     """The first ceil(fraction · N) records of a seeded permutation (nested: 10 % ⊂ 25 % ⊂ 50 % for one seed)."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"data.train_fraction must be in (0, 1], got {fraction!r}")
+    check_fraction("data.train_fraction", fraction)
     recs = sorted(records, key=lambda r: r.key)
     if fraction == 1:
         return recs

@@ -134,27 +134,16 @@ class LandmarkDataModule(FaceDataModule):
         if source is None:
             need = "root" if format == "pts_folder" else "annotations"
             raise invalid(f"data.{need}", None, f"required for data.format={format!r}", "a path or a list of paths")
-        self.format = format
-        self.source = source
-        self.data_dir = resolve_data_dir(data_dir)
+        self.format, self.source, self.scheme, self.data_dir = format, source, get_scheme(scheme), resolve_data_dir(data_dir)
         self.image_root = _paths(image_root, "image_root", self.data_dir)[0] if image_root is not None else None
-        self.scheme = get_scheme(scheme)
-        self.split_files = split_files
+        self.split_files, self.split_by, self.train_fraction = split_files, split_by, float(train_fraction)
         self.fractions = {"test": float(test_fraction), "val": float(val_fraction)}
-        self.train_fraction = float(train_fraction)
         self.split_seed = self.seed if split_seed is None else check_int("data.split_seed", split_seed, low=0)
-        self.split_by = split_by
-        self.image_size = image_size
-        self.crop_scale = float(crop_scale)
-        self.grayscale = bool(grayscale)
-        self.norm = norm
-        self.mean, self.std = mean, std
-        self.interpolation = interpolation
-        self.augment = augment
-        self.on_bad_sample = on_bad_sample
+        self.image_size, self.crop_scale, self.grayscale, self.norm = image_size, float(crop_scale), bool(grayscale), norm
+        self.mean, self.std, self.interpolation, self.augment = mean, std, interpolation, augment
+        self.on_bad_sample, self.filename_column = on_bad_sample, filename_column
         self.check_images = on_bad_sample == "skip" if check_images is None else bool(check_images)
-        self.one_based = {"pts_folder": True, "csv": False, "wflw": False}[format] if one_based is None else one_based
-        self.filename_column = filename_column
+        self.one_based = format == "pts_folder" if one_based is None else one_based  # .pts files are 1-based
         self.skipped: list[tuple[str, str]] = []
         self.num_records = 0
 

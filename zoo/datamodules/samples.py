@@ -22,6 +22,8 @@ from typing import Any, Mapping
 
 import torch
 
+from zoo.checks import invalid
+
 LANDMARK_KEYS = ("image", "landmarks", "visible", "norm", "index")
 IDENTITY_KEYS = ("image", "identity", "index")
 TASKS = ("landmarks", "identities")
@@ -45,6 +47,25 @@ class DataInfo:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"DataInfo.task must be one of {TASKS}, got {self.task!r}")
+
+
+def normaliser(mean: Any, std: Any, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """float32 ``mean`` and ``std`` as [channels, 1, 1] tensors for ``image = (x - mean) / std``: one value or one
+    per channel (``data.mean`` / ``data.std``), std > 0. ValueError naming the key."""
+    out = []
+    for key, value in (("data.mean", mean), ("data.std", std)):
+        try:
+            t = torch.as_tensor(value, dtype=torch.float32).reshape(-1, 1, 1)
+        except (TypeError, ValueError):
+            raise invalid(key, value, "not a number or a list of numbers", f"one value or {channels}") from None
+        if t.numel() not in (1, channels):
+            raise invalid(key, value, f"{t.numel()} values for {channels} channel(s)", f"one value or {channels}")
+        out.append(t.expand(channels, 1, 1).clone())
+    if not torch.isfinite(out[0]).all():
+        raise invalid("data.mean", mean, "not finite", "finite values")
+    if not (torch.isfinite(out[1]).all() and (out[1] > 0).all()):
+        raise invalid("data.std", std, "not finite and > 0", "finite values > 0")
+    return out[0], out[1]
 
 
 def check_sample(sample: Mapping[str, Any], task: str, where: str = "sample") -> None:

@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 from zoo.checks import check_choice, check_int
 from zoo.datamodules.base import FaceDataModule
 from zoo.datamodules.pairs import VerificationPairs, generated_pairs
-from zoo.datamodules.samples import TASKS, DataInfo
+from zoo.datamodules.samples import TASKS, DataInfo, normaliser
 from zoo.schemes import get_scheme
 from zoo.synth.generator import FaceGenerator, GeneratorConfig
 from zoo.synth.morphable import load_model
@@ -69,19 +69,13 @@ class SyntheticFaceDataset(Dataset):
                  landmark_mapping: str | None = None, contour: str | None = None,
                  mean: Sequence[float] | float = 0.0, std: Sequence[float] | float = 1.0,
                  norm: str = "inter_ocular") -> None:
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-        if norm not in NORMS:
-            raise ValueError(f"data.norm must be one of {list(NORMS)}, got {norm!r}")
+        check_choice("data.task", task, TASKS)
+        check_choice("data.norm", norm, tuple(NORMS))
         self.norm_key = NORMS[norm]
         self.task, self.model_name, self.cfg, self.seed, self.stream = task, model, config, int(seed), int(stream)
         self.num_identities, self.images_per_identity = int(num_identities), int(images_per_identity)
         self.model_args = (model, model_path, landmark_mapping, contour)
-        c = 1 if config.grayscale else 3
-        self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1).expand(c, 1, 1).clone()
-        self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1).expand(c, 1, 1).clone()
-        if (self.std <= 0).any():
-            raise ValueError(f"data.std must be > 0, got {std!r}")
+        self.mean, self.std = normaliser(mean, std, 1 if config.grayscale else 3)
         self.identities = np.repeat(np.arange(self.num_identities, dtype=np.int64), self.images_per_identity)
         self._gen: FaceGenerator | None = None
 

@@ -108,7 +108,19 @@ class PKSampler(Sampler[list[int]]):
         self.epoch, self.position = 0, 0  # position: steps of this epoch handed to the DataLoader
         self._trained, self._tracking = 0, False  # steps reported trained by mark_trained()
 
+        groups, counts, keep = self._usable_identities(dataset)
+        self.groups = [groups[u] for u in np.flatnonzero(keep)]
+        self.counts = np.asarray([g.size for g in self.groups], dtype=np.int64)
+        need = self.world_size * self.p
+        if len(self.groups) < need:
+            raise self._too_few_identities(dataset, counts, need)
+        self.num_images = int(self.counts.sum())
+
+    def _usable_identities(self, dataset: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """(dataset indices per identity, image count per identity, which identities to sample) under
+        ``small_identities``; fills :attr:`skipped`, warns about skipped ones, refuses single-image ones (replace)."""
         labels = dataset_identities(dataset)
+        k, small_identities = self.k, self.small_identities
         names = getattr(dataset, "identity_names", None)
         uniq, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
         order = np.argsort(inverse, kind="stable")
@@ -126,7 +138,7 @@ class PKSampler(Sampler[list[int]]):
                 self.skipped = {"identities": int(small.size), "images": int(counts[small].sum())}
                 warnings.warn(f"PKSampler: skipped {small.size} of {uniq.size} identities ({int(counts[small].sum())} "
                               f"images) with fewer than k={k} images (sampler.small_identities=skip), e.g. "
-                              f"{', '.join(name(u) for u in small[:3])}", stacklevel=2)
+                              f"{', '.join(name(u) for u in small[:3])}", stacklevel=3)
         else:
             keep = np.ones(uniq.size, dtype=bool)
             single = np.flatnonzero(counts == 1) if k > 1 else np.empty(0, dtype=np.int64)
@@ -136,12 +148,7 @@ class PKSampler(Sampler[list[int]]):
                     f"e.g. {', '.join(name(u) for u in single[:3])}, and cannot form positive pairs (sampler.k={k})",
                     "sampler.small_identities=skip (drops identities with fewer than k images, count is logged) or "
                     "data.min_images_per_identity=2 (drops single-image identities, count is logged)")
-        self.groups = [groups[u] for u in np.flatnonzero(keep)]
-        self.counts = np.asarray([g.size for g in self.groups], dtype=np.int64)
-        need = self.world_size * self.p
-        if len(self.groups) < need:
-            raise self._too_few_identities(dataset, counts, need)
-        self.num_images = int(self.counts.sum())
+        return groups, counts, keep
 
     def _too_few_identities(self, dataset: Any, counts: np.ndarray, need: int) -> ValueError:
         """The error for fewer usable identities than one step needs, with the fix that helps."""
