@@ -5,9 +5,13 @@ import torch
 
 
 def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
-    """``"mean"``: mean over the batch, ``"sum"``: sum, ``"none"``: the values unchanged ([B])."""
+    """``"mean"``: mean over the batch, ``"sum"``: sum, ``"none"``: the values unchanged ([B]).
+
+    An empty batch (``values`` of shape [0]) gives 0 for ``"mean"`` as for ``"sum"`` (not NaN), still connected
+    to the graph of ``values`` (``backward`` works, gradients are 0), as PML's reducers do.
+    """
     if reduction == "mean":
-        return values.mean()
+        return values.mean() if values.numel() else values.sum()
     if reduction == "sum":
         return values.sum()
     return values
