@@ -206,3 +206,14 @@ class AdaptiveWingLoss(LandmarkLoss):
     def extra_repr(self) -> str:
         return (f"alpha={self.alpha}, omega={self.omega}, epsilon={self.epsilon}, theta={self.theta}, "
                 f"target_value={self.target_value}, " + super().extra_repr())
+
+
+LANDMARK_LOSSES = {
+    "l1": L1Loss,
+    "l2": L2Loss,
+    "smooth_l1": SmoothL1Loss,
+    "wing": WingLoss,
+    "soft_wing": SoftWingLoss,
+    "adaptive_wing": AdaptiveWingLoss,
+}
+"""Name -> landmark loss class (the coordinate losses :class:`~zoo.losses.ValidationLoss` accepts by name)."""
