@@ -31,7 +31,7 @@ from zoo.datamodules.base import FaceDataModule
 from zoo.datamodules.samples import TASKS, DataInfo
 from zoo.schemes import get_scheme
 from zoo.synth.generator import FaceGenerator, GeneratorConfig
-from zoo.synth.morphable import load_model
+from zoo.synth.loaders import load_model
 
 SPLIT_STREAMS = {"train": 0, "val": 1, "test": 2}
 MODELS = ("builtin", "sfm", "bfm2017")
