@@ -3,6 +3,15 @@ from __future__ import annotations
 
 import torch
 
+from ..checks import check_choice
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction: str) -> str:
+    """``reduction`` is one of :data:`REDUCTIONS` (ValueError naming ``reduction`` otherwise)."""
+    return check_choice("reduction", reduction, REDUCTIONS)
+
 
 def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
     """``"mean"``: mean over the batch, ``"sum"``: sum, ``"none"``: the values unchanged ([B]).

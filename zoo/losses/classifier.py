@@ -28,6 +28,28 @@ from ..checks import check_fraction, check_int
 from ._reduction import compute_dtype
 
 
+class _RowNormalise(torch.autograd.Function):
+    """``y = w / max(||w_c||, eps)`` row-wise with a fused backward ``dw = (g - y (g . y)) / ||w||``: the same
+    value and gradient as ``F.normalize(w, dim=1)``, in 3 passes over [C, D] instead of autograd's ~8 (the
+    class-centre matrix is the largest tensor of the loss)."""
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, eps: float) -> torch.Tensor:
+        norm = torch.linalg.vector_norm(w, dim=1, keepdim=True).clamp_min_(eps)
+        y = w / norm
+        ctx.save_for_backward(y, norm)
+        ctx.eps = eps
+        return y
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        y, norm = ctx.saved_tensors
+        dot = torch.linalg.vecdot(g, y, dim=1).unsqueeze(1)
+        # rows with ||w|| < eps are divided by the constant eps: their gradient is g / eps (no projection)
+        dot = dot.masked_fill_(norm <= ctx.eps, 0.0)
+        return torch.addcmul(g, y, dot, value=-1.0).div_(norm), None
+
+
 class NormalisedClassifier(nn.Module):
     """``cos(theta)`` [B, C] between normalised embeddings and the closest sub-centre of each class.
 
@@ -68,7 +90,7 @@ class NormalisedClassifier(nn.Module):
                 w = w[rows.reshape(-1)]
             else:
                 w = w[classes]
-        cos = F.linear(x, F.normalize(w, dim=1))
+        cos = F.linear(x, _RowNormalise.apply(w, 1e-12))
         if self.subcenters > 1:
             cos = cos.view(cos.shape[0], -1, self.subcenters).amax(-1)
         return cos

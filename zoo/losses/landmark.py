@@ -24,8 +24,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ._checks import check_landmarks, check_number, check_positive, check_reduction
-from ._reduction import compute_dtype, reduce
+from ..checks import check_bool, check_number, check_positive
+from ._checks import check_landmarks
+from ._reduction import check_reduction, compute_dtype, reduce
 
 
 class LandmarkLoss(nn.Module):
@@ -34,7 +35,7 @@ class LandmarkLoss(nn.Module):
     def __init__(self, reduction: str = "mean", validate_inputs: bool = True) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
-        self.validate_inputs = bool(validate_inputs)
+        self.validate_inputs = check_bool("validate_inputs", validate_inputs)
 
     def elementwise(self, err: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

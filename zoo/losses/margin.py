@@ -48,8 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_bool, check_nonnegative, check_number, check_positive
-from ._checks import check_embeddings, check_reduction
-from ._reduction import reduce
+from ._checks import check_embeddings
+from ._reduction import check_reduction, reduce
 from .classifier import NormalisedClassifier
 
 

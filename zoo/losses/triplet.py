@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_bool, check_choice, check_nonnegative
-from ._checks import check_embeddings, check_reduction
-from ._reduction import compute_dtype
+from ._checks import check_embeddings
+from ._reduction import check_reduction, compute_dtype
 from .miners import MINERS
 
 DISTANCES = ("squared_euclidean", "euclidean", "cosine")

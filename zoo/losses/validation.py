@@ -20,8 +20,8 @@ from typing import Callable, NamedTuple, Optional, Union
 import torch
 
 from ..checks import check_bool, check_choice, check_nonnegative, invalid
-from ._checks import check_finite, check_landmarks, check_reduction, check_tensor
-from ._reduction import compute_dtype, reduce
+from ._checks import check_finite, check_landmarks, check_tensor
+from ._reduction import check_reduction, compute_dtype, reduce
 from .landmark import LANDMARK_LOSSES, LandmarkLoss, weighted_landmark_mean
 
 DistanceFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
