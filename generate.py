@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.synth.export import draw_grid, parse_shard, write_split
 from zoo.synth.generator import FaceGenerator, GeneratorConfig
-from zoo.synth.morphable import load_model
+from zoo.synth.loaders import load_model
 
 log = logging.getLogger("generate")
 GEN_KEYS = ("image_size", "grayscale", "scheme", "landmark_mode", "yaw", "pitch", "roll", "light_prior", "light_path",

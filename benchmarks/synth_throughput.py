@@ -23,7 +23,7 @@ import torch  # noqa: E402
 
 from zoo.synth.builtin import builtin_model  # noqa: E402
 from zoo.synth.generator import FaceGenerator, GeneratorConfig  # noqa: E402
-from zoo.synth.morphable import load_model  # noqa: E402
+from zoo.synth.loaders import load_model  # noqa: E402
 
 SFM = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sfm"
 

@@ -4,24 +4,32 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zoo.losses._checks import (check_embeddings, check_int, check_landmarks, check_nonnegative, check_number,
-                                check_positive, check_reduction)
+from zoo.losses import AdaptiveWingLoss, ArcFaceLoss, CombinedMarginLoss, TripletLoss, ValidationLoss, WingLoss
+from zoo.losses._checks import check_embeddings, check_landmarks
+from zoo.losses._reduction import check_reduction
 
 
-def test_numbers():
-    assert check_positive("omega", 2) == 2.0
-    assert check_nonnegative("margin", 0.0) == 0.0
+def test_constructor_arguments_use_zoo_checks_message():
+    """<name>=<value> is invalid: <problem>; expected <expectation> (zoo.checks), naming the argument."""
     for bad in (0.0, -1.0, float("nan"), float("inf"), "3", True, None):
-        with pytest.raises(ValueError, match="omega"):
-            check_positive("omega", bad)
-    with pytest.raises(ValueError, match=r"m2=4.0 is out of range; expected a finite value in \[0.0, 3.14"):
-        check_number("m2", 4.0, low=0.0, high=3.14159, low_inclusive=True)
-    with pytest.raises(ValueError, match="subcenters"):
-        check_int("subcenters", 0)
-    with pytest.raises(ValueError, match="subcenters"):
-        check_int("subcenters", 2.0)
-    with pytest.raises(ValueError, match="reduction='avg'.*mean"):
+        with pytest.raises(ValueError, match=r"^omega=.* is invalid: .*; expected a finite number in \(0.0, inf\)"):
+            WingLoss(omega=bad)
+    with pytest.raises(ValueError, match=r"^m2=4.0 is invalid: out of range; expected a finite number in \[0.0, 3.14"):
+        CombinedMarginLoss(4, 3, m2=4.0)
+    with pytest.raises(ValueError, match=r"^subcenters=0 is invalid: out of range; expected an integer >= 1"):
+        ArcFaceLoss(4, 3, subcenters=0)
+    with pytest.raises(ValueError, match=r"^subcenters=2.0 is invalid: not an integer"):
+        ArcFaceLoss(4, 3, subcenters=2.0)
+    with pytest.raises(ValueError, match=r"^reduction='avg' is invalid: unknown choice; expected one of 'mean'"):
         check_reduction("avg")
+    with pytest.raises(ValueError, match=r"^miner='hardest' is invalid: unknown choice; expected one of .*semihard"):
+        TripletLoss(miner="hardest")
+    with pytest.raises(ValueError, match=r"^coord_loss='l3' is invalid: unknown choice; expected one of .*wing"):
+        ValidationLoss(coord_loss="l3")
+    with pytest.raises(ValueError, match=r"^target_value=1.5 is invalid: out of range"):
+        AdaptiveWingLoss(target_value=1.5)
+    with pytest.raises(ValueError, match=r"^normalize=1 is invalid: not a bool"):
+        TripletLoss(normalize=1)
 
 
 def test_landmarks():

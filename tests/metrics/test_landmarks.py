@@ -242,7 +242,7 @@ def test_faces_without_visible_landmarks_are_counted_not_averaged():
 def test_plots_return_figures():
     from matplotlib.figure import Figure
 
-    from zoo.metrics._landmark_plots import ced_figure, sample_figure, validation_figure
+    from zoo.metrics.landmarks import ced_figure, sample_figure, validation_figure
 
     p, t, vis, val, idx = _random_batch(4, seed=6)
     m = LandmarkMetrics("ibug68")
@@ -258,7 +258,7 @@ def test_plots_return_figures():
 
 
 def test_import_pulls_no_lightning_hydra_wandb():
-    code = ("import sys, zoo.metrics, zoo.metrics.landmarks, zoo.metrics._landmark_plots; "
+    code = ("import sys, zoo.metrics, zoo.metrics.landmarks, zoo.metrics.verification; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning', 'hydra', "
             "'wandb', 'omegaconf')); print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

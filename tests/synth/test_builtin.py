@@ -3,7 +3,8 @@ import pytest
 
 from zoo.schemes import get_scheme
 from zoo.synth.builtin import builtin_model, similarity_align
-from zoo.synth.morphable import MorphableModel, load_model
+from zoo.synth.loaders import load_model
+from zoo.synth.morphable import MorphableModel
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ def test_generate_landmark_folders_read_back(tmp_path):
     res = gen_mod.run(cfg)
     assert res["train"] == {"written": 6, "skipped": 0} and res["val"] == {"written": 2, "skipped": 0}
     from zoo.synth.generator import FaceGenerator
-    from zoo.synth.morphable import load_model
+    from zoo.synth.loaders import load_model
 
     gen = FaceGenerator(load_model("builtin"), gen_mod.generator_config(cfg.data))
     out, _ = gen(0, 2, 1, 0)

@@ -3,6 +3,7 @@ import pytest
 
 from zoo.schemes import get_scheme
 from zoo.synth.builtin import builtin_model
+from zoo.synth.camera import rotation_matrix
 from zoo.synth.generator import FaceGenerator, GeneratorConfig
 
 RIGHT_EYE, LEFT_EYE = list(range(36, 42)), list(range(42, 48))
@@ -102,14 +103,36 @@ def test_grayscale_and_bad_config():
         GeneratorConfig(framing="tight")
 
 
-def test_normalising_distances(gen):
-    front = gen.render(_mean_face_params(gen))
-    side = gen.render(_mean_face_params(gen, yaw=80))
-    # frontal: the 3D eye distance in pixels equals the image one up to perspective (eyes ~6 cm before the centre)
-    assert front["norm_3d"] == pytest.approx(front["norm"], rel=0.1)
-    assert side["norm"] < 0.5 * front["norm"]  # the image inter-ocular distance collapses in profile
-    lm = front["landmarks"]
-    box = np.sqrt(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1]))
-    assert front["norm_box"] == pytest.approx(box, rel=1e-5)
-    # framing "landmarks" scales the head with the landmark box: compare the 3D distance relative to the box
-    assert side["norm_3d"] / side["norm_box"] > 0.3
+def _pinhole(points_mm, camera):
+    """Hand-written pinhole projection (camera on +z at distance D, focal f px, principal point at the centre)."""
+    c = (camera.image_size - 1) / 2.0
+    depth = camera.distance - points_mm[:, 2]
+    return np.stack([c + camera.focal * points_mm[:, 0] / depth, c - camera.focal * points_mm[:, 1] / depth], 1)
+
+
+@pytest.mark.parametrize("yaw", [0.0, 40.0, 80.0])
+def test_normalising_distances(yaw):
+    """norm, norm_3d, norm_box against a hand projection of the mean face's eye corners (fixed head camera),
+    and the landmark framing scaling all three by one zoom."""
+    model = builtin_model()
+    head = FaceGenerator(model, GeneratorConfig(image_size=96, framing="head", landmark_mode="fixed"))
+    framed = FaceGenerator(model, GeneratorConfig(image_size=96, landmark_mode="fixed"))  # no jaw re-pick
+    out = head.render(_mean_face_params(head, yaw=yaw))
+    idx = model.landmark_indices("ibug68")
+    verts = model.mean_shape.astype(np.float64)
+    centre = verts[idx[idx >= 0]].mean(0)
+    rot = rotation_matrix(yaw, 0.0, 0.0).astype(np.float64)
+    eyes = _pinhole((verts[idx[[36, 45]]] - centre) @ rot.T, head.camera)
+    np.testing.assert_allclose(out["landmarks"][[36, 45]], eyes, atol=1e-3)
+    assert out["norm"] == pytest.approx(np.linalg.norm(eyes[0] - eyes[1]), rel=1e-4)
+    iod_mm = np.linalg.norm(verts[idx[36]] - verts[idx[45]])
+    assert out["norm_3d"] == pytest.approx(iod_mm * head.camera.focal / head.camera.distance, rel=1e-5)
+    lm = out["landmarks"][idx >= 0]
+    assert out["norm_box"] == pytest.approx(np.sqrt(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1])), rel=1e-5)
+    # framing "landmarks": one similarity of the image plane, so every distance scales by the same zoom
+    f = framed.render(_mean_face_params(framed, yaw=yaw))
+    zoom = f["norm_3d"] / out["norm_3d"]
+    assert f["norm"] == pytest.approx(zoom * out["norm"], rel=1e-4)
+    assert f["norm_box"] == pytest.approx(zoom * out["norm_box"], rel=1e-4)
+    box = f["landmarks"][idx >= 0]
+    assert max(np.ptp(box[:, 0]), np.ptp(box[:, 1])) == pytest.approx(0.8 * 96, rel=1e-4)  # face_scale · S

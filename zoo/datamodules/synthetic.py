@@ -33,7 +33,7 @@ from zoo.datamodules.pairs import VerificationPairs, generated_pairs
 from zoo.datamodules.samples import TASKS, DataInfo, normaliser
 from zoo.schemes import get_scheme
 from zoo.synth.generator import FaceGenerator, GeneratorConfig
-from zoo.synth.morphable import load_model
+from zoo.synth.loaders import load_model
 
 SPLIT_STREAMS = {"train": 0, "val": 1, "test": 2}
 MODELS = ("builtin", "sfm", "bfm2017")

@@ -1,53 +1,14 @@
-"""Argument and tensor validation shared by all losses in :mod:`zoo.losses`.
+"""Tensor validation shared by all losses in :mod:`zoo.losses` (constructor arguments: :mod:`zoo.checks`).
 
-Every check raises :class:`ValueError` naming the argument, what was wrong and what was expected.
-Constructor arguments are checked in ``__init__``; tensor checks run at the start of ``forward``
-(before any computation) and can be switched off per loss with ``validate_inputs=False``.
+Every check raises :class:`ValueError` naming the argument, what was wrong and what was expected. Tensor
+checks run at the start of ``forward`` (before any computation) and can be switched off per loss with
+``validate_inputs=False``.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
-
-REDUCTIONS = ("mean", "sum", "none")
-
-
-def check_reduction(reduction: str) -> str:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction={reduction!r} is not supported; expected one of {REDUCTIONS}")
-    return reduction
-
-
-def check_number(name: str, value, *, low: float = -math.inf, high: float = math.inf,
-                 low_inclusive: bool = False, high_inclusive: bool = False) -> float:
-    """A finite real number in the interval given by ``low``/``high`` (open unless ``*_inclusive``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name}={value!r} must be a real number")
-    value = float(value)
-    ok_low = value >= low if low_inclusive else value > low
-    ok_high = value <= high if high_inclusive else value < high
-    if not math.isfinite(value) or not ok_low or not ok_high:
-        lo = "[" if low_inclusive else "("
-        hi = "]" if high_inclusive else ")"
-        raise ValueError(f"{name}={value!r} is out of range; expected a finite value in {lo}{low}, {high}{hi}")
-    return value
-
-
-def check_positive(name: str, value) -> float:
-    return check_number(name, value, low=0.0)
-
-
-def check_nonnegative(name: str, value) -> float:
-    return check_number(name, value, low=0.0, low_inclusive=True)
-
-
-def check_int(name: str, value, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name}={value!r} must be an integer >= {low}")
-    return value
-
 
 def check_finite(name: str, x: torch.Tensor) -> None:
     if not torch.isfinite(x).all():

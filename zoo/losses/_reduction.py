@@ -3,11 +3,24 @@ from __future__ import annotations
 
 import torch
 
+from ..checks import check_choice
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction: str) -> str:
+    """``reduction`` is one of :data:`REDUCTIONS` (ValueError naming ``reduction`` otherwise)."""
+    return check_choice("reduction", reduction, REDUCTIONS)
+
 
 def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
-    """``"mean"``: mean over the batch, ``"sum"``: sum, ``"none"``: the values unchanged ([B])."""
+    """``"mean"``: mean over the batch, ``"sum"``: sum, ``"none"``: the values unchanged ([B]).
+
+    An empty batch (``values`` of shape [0]) gives 0 for ``"mean"`` as for ``"sum"`` (not NaN), still connected
+    to the graph of ``values`` (``backward`` works, gradients are 0), as PML's reducers do.
+    """
     if reduction == "mean":
-        return values.mean()
+        return values.mean() if values.numel() else values.sum()
     if reduction == "sum":
         return values.sum()
     return values

@@ -24,8 +24,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ._checks import check_landmarks, check_number, check_positive, check_reduction
-from ._reduction import compute_dtype, reduce
+from ..checks import check_bool, check_number, check_positive
+from ._checks import check_landmarks
+from ._reduction import check_reduction, compute_dtype, reduce
 
 
 class LandmarkLoss(nn.Module):
@@ -34,7 +35,7 @@ class LandmarkLoss(nn.Module):
     def __init__(self, reduction: str = "mean", validate_inputs: bool = True) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
-        self.validate_inputs = bool(validate_inputs)
+        self.validate_inputs = check_bool("validate_inputs", validate_inputs)
 
     def elementwise(self, err: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -206,3 +207,14 @@ class AdaptiveWingLoss(LandmarkLoss):
     def extra_repr(self) -> str:
         return (f"alpha={self.alpha}, omega={self.omega}, epsilon={self.epsilon}, theta={self.theta}, "
                 f"target_value={self.target_value}, " + super().extra_repr())
+
+
+LANDMARK_LOSSES = {
+    "l1": L1Loss,
+    "l2": L2Loss,
+    "smooth_l1": SmoothL1Loss,
+    "wing": WingLoss,
+    "soft_wing": SoftWingLoss,
+    "adaptive_wing": AdaptiveWingLoss,
+}
+"""Name -> landmark loss class (the coordinate losses :class:`~zoo.losses.ValidationLoss` accepts by name)."""

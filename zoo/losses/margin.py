@@ -1,4 +1,10 @@
-"""Margin-based softmax losses for face recognition (ArcFace, CosFace, combined margin, sub-centres).
+"""Margin-based softmax losses for face recognition (ArcFace, CosFace, combined margin, sub-centres, Partial FC).
+
+Split as in insightface ``arcface_torch``: a :class:`~zoo.losses.classifier.NormalisedClassifier` owns the
+class centres and gives ``cos(theta)``; a stateless margin (:class:`ArcFace`, :class:`CosFace`,
+:class:`CombinedMargin`) maps ``(cos_theta [B, C], labels [B]) -> logits [B, C]`` (scale included);
+:class:`ArcFaceLoss` / :class:`CosFaceLoss` / :class:`CombinedMarginLoss` compose classifier + margin +
+cross-entropy with ``forward(embeddings, labels) -> loss``.
 
 With L2-normalised embedding ``x_i``, L2-normalised class centre ``W_j`` and ``cos(theta_ij) = W_j . x_i``::
 
@@ -26,75 +32,52 @@ used when ``cos(theta) <= cos(pi - m)``). CosFace never reaches it.
   mode (``phi = cos(m1 theta + m2) - m3`` for every theta). For CosFace both modes are identical.
 
 Numerics: cos(theta) is clamped to ``[-1 + eps, 1 - eps]`` before ``arccos`` (finite gradients at theta=0
-and theta=pi, never NaN); half-precision inputs are computed in float32.
+and theta=pi, never NaN); half-precision inputs are computed in float32. The margin touches only the
+target column (``B`` values: ``arccos``/``cos`` on [B], not on [B, C]).
+
+Empty batch (B = 0): ``"mean"`` and ``"sum"`` give a zero loss connected to the embeddings and the
+centres (``backward`` works, gradients are 0, like PML's losses), ``"none"`` an empty [0] tensor.
 """
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import (check_embeddings, check_int, check_nonnegative, check_number, check_positive,
-                      check_reduction)
-from ._reduction import compute_dtype
+from ..checks import check_bool, check_nonnegative, check_number, check_positive
+from ._checks import check_embeddings
+from ._reduction import check_reduction, reduce
+from .classifier import NormalisedClassifier
 
 
-class CombinedMarginLoss(nn.Module):
-    """Combined margin softmax ``phi(theta) = cos(m1 theta + m2) - m3`` (ArcFace paper, Sec. 3 / Table 1).
+class CombinedMargin(nn.Module):
+    """Stateless combined margin ``phi(theta) = cos(m1 theta + m2) - m3`` on the target logit (ArcFace paper,
+    Sec. 3 / Table 1): ``forward(cos_theta [B, C], labels [B]) -> logits [B, C]`` = ``s * cos_theta`` with the
+    target column ``s * phi(theta_y)``. No parameters; the module docstring gives the fallback and
+    ``margin_grad`` modes. Defaults: the paper's combined setting CM1 = (1, 0.3, 0.2), s = 64."""
 
-    Args:
-        embedding_dim: D. num_classes: C.
-        scale: s > 0. m1 > 0, m2 in [0, pi), m3 >= 0: the margins (defaults: the paper's combined
-            setting CM1 = (1, 0.3, 0.2)).
-        subcenters: K >= 1 sub-centres per class (Sub-center ArcFace); ``self.weight`` is [C*K, D],
-            row ``c*K + k`` is sub-centre k of class c.
-        margin_grad: autograd through the margin (True) or insightface's straight-through margin (False);
-            see the module docstring.
-        reduction: "mean" | "sum" | "none" ([B] per-sample cross-entropy).
-        eps: clamp of cos(theta) away from +-1.
-
-    ``forward(embeddings [B,D], labels [B] int in [0, C)) -> loss``; ``logits(embeddings) -> s*cos [B,C]``
-    (no margin; for accuracy). ``self.weight`` is an ``nn.Parameter`` (initialised N(0, 0.01) like
-    insightface), so the optimizer sees it as part of the model.
-    """
-
-    def __init__(self, embedding_dim: int, num_classes: int, scale: float = 64.0, m1: float = 1.0,
-                 m2: float = 0.3, m3: float = 0.2, subcenters: int = 1, margin_grad: bool = True,
-                 reduction: str = "mean", eps: float = 1e-7, validate_inputs: bool = True) -> None:
+    def __init__(self, scale: float = 64.0, m1: float = 1.0, m2: float = 0.3, m3: float = 0.2,
+                 margin_grad: bool = True, eps: float = 1e-7) -> None:
         super().__init__()
-        self.embedding_dim = check_int("embedding_dim", embedding_dim)
-        self.num_classes = check_int("num_classes", num_classes)
-        self.subcenters = check_int("subcenters", subcenters)
         self.scale = check_positive("scale", scale)
         self.m1 = check_positive("m1", m1)
         self.m2 = check_number("m2", m2, low=0.0, high=math.pi, low_inclusive=True)
         self.m3 = check_nonnegative("m3", m3)
         self.eps = check_number("eps", eps, low=0.0, high=0.5)
-        self.margin_grad = bool(margin_grad)
-        self.reduction = check_reduction(reduction)
-        self.validate_inputs = bool(validate_inputs)
-        self.weight = nn.Parameter(torch.empty(self.num_classes * self.subcenters, self.embedding_dim))
-        nn.init.normal_(self.weight, 0.0, 0.01)
+        self.margin_grad = check_bool("margin_grad", margin_grad)
 
-    def scaled_cosine(self, embeddings: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-        """``scale * cos(theta)`` [B, C] between normalised embeddings and (the closest sub-centre of) each
-        class. The scale is folded into the normalised embeddings ([B, D]) rather than applied to [B, C]."""
-        dtype = compute_dtype(embeddings.dtype)
-        x = F.normalize(embeddings.to(dtype), dim=1)
-        if scale != 1.0:
-            x = x * scale
-        cos = F.linear(x, F.normalize(self.weight.to(dtype), dim=1))
-        if self.subcenters > 1:
-            cos = cos.view(cos.shape[0], self.num_classes, self.subcenters).amax(-1)
-        return cos
+    def forward(self, cos_theta: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.apply_to_scaled(cos_theta * self.scale, labels, inplace=True)
 
-    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """Scaled cosine ``s * cos(theta)`` [B, C] without margin (argmax = predicted class)."""
-        if self.validate_inputs:
-            self._check(embeddings, None)
-        return self.scaled_cosine(embeddings, self.scale)
+    def apply_to_scaled(self, logits: torch.Tensor, labels: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """Replace the target column of ``logits = s * cos_theta`` [B, C] by ``s * phi`` (in place when the
+        caller owns ``logits`` and autograd allows it, e.g. a matmul or scalar-product output)."""
+        rows = torch.arange(logits.shape[0], device=logits.device)
+        phi = self.target_logit(logits[rows, labels] / self.scale) * self.scale
+        return logits.index_put_((rows, labels), phi) if inplace else logits.index_put((rows, labels), phi)
 
     def target_logit(self, cos_t: torch.Tensor) -> torch.Tensor:
         """phi for the target-class cosines [B] (with the fallback / gradient mode of the module docstring)."""
@@ -111,19 +94,80 @@ class CombinedMarginLoss(nn.Module):
         fallback = cos_t - self.m2 * math.sin(self.m2) - self.m3
         return torch.where(inside, phi, fallback)
 
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, m1={self.m1}, m2={self.m2}, m3={self.m3}, margin_grad={self.margin_grad}"
+
+
+class ArcFace(CombinedMargin):
+    """ArcFace additive angular margin (Deng, Guo, Xue & Zafeiriou, CVPR 2019): ``phi = cos(theta + m)``,
+    s=64, m=0.5 rad; ``cos(theta) - m sin(m)`` when ``theta > pi - m`` (see the module docstring)."""
+
+    def __init__(self, scale: float = 64.0, margin: float = 0.5, margin_grad: bool = True, eps: float = 1e-7) -> None:
+        super().__init__(scale, 1.0, check_number("margin", margin, low=0.0, high=math.pi, low_inclusive=True), 0.0,
+                         margin_grad, eps)
+
+
+class CosFace(CombinedMargin):
+    """CosFace / AM-Softmax large margin cosine (Wang et al., CVPR 2018): ``phi = cos(theta) - m``, s=64, m=0.35."""
+
+    def __init__(self, scale: float = 64.0, margin: float = 0.35, margin_grad: bool = True, eps: float = 1e-7) -> None:
+        super().__init__(scale, 1.0, 0.0, check_nonnegative("margin", margin), margin_grad, eps)
+
+
+class CombinedMarginLoss(NormalisedClassifier):
+    """Classifier + :class:`CombinedMargin` + cross-entropy; ``forward(embeddings [B,D], labels [B]) -> loss``.
+
+    Args:
+        embedding_dim: D. num_classes: C. subcenters: K (Sub-center ArcFace). sample_rate: Partial FC rate
+            r in (0, 1] (training mode only). See :class:`~zoo.losses.classifier.NormalisedClassifier`.
+        scale, m1, m2, m3, margin_grad, eps: the margin (:class:`CombinedMargin`).
+        reduction: "mean" | "sum" | "none" ([B] per-sample cross-entropy).
+
+    The class centres are ``self.weight`` [C*K, D] (an ``nn.Parameter``: the loss *is* its classifier, so
+    the optimizer and checkpoints see ``loss.weight``); the margin is ``self.margin_logits``.
+    ``logits(embeddings) -> s*cos [B,C]`` (no margin, every class; for accuracy).
+    """
+
+    def __init__(self, embedding_dim: int, num_classes: int, scale: float = 64.0, m1: float = 1.0,
+                 m2: float = 0.3, m3: float = 0.2, subcenters: int = 1, margin_grad: bool = True,
+                 reduction: str = "mean", eps: float = 1e-7, sample_rate: float = 1.0,
+                 validate_inputs: bool = True, margin_logits: Optional[CombinedMargin] = None) -> None:
+        super().__init__(embedding_dim, num_classes, subcenters, sample_rate)
+        self.margin_logits = margin_logits or CombinedMargin(scale, m1, m2, m3, margin_grad, eps)
+        self.reduction = check_reduction(reduction)
+        self.validate_inputs = check_bool("validate_inputs", validate_inputs)
+
+    scale = property(lambda self: self.margin_logits.scale)
+    m1 = property(lambda self: self.margin_logits.m1)
+    m2 = property(lambda self: self.margin_logits.m2)
+    m3 = property(lambda self: self.margin_logits.m3)
+    eps = property(lambda self: self.margin_logits.eps)
+
+    @property
+    def margin_grad(self) -> bool:
+        return self.margin_logits.margin_grad
+
+    @margin_grad.setter
+    def margin_grad(self, value: bool) -> None:
+        self.margin_logits.margin_grad = check_bool("margin_grad", value)
+
+    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Scaled cosine ``s * cos(theta)`` [B, C] without margin (argmax = predicted class)."""
+        if self.validate_inputs:
+            self._check(embeddings, None)
+        return self.cosine(embeddings, None, self.scale)
+
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.validate_inputs:
             self._check(embeddings, labels)
-        # the target logits are written in place (no one-hot, no copy of [B, C]): the matmul's backward does
-        # not need its output, so this is autograd-safe; amax (sub-centres) saves its output: copy there.
-        logits = self.scaled_cosine(embeddings, self.scale)
-        rows = torch.arange(logits.shape[0], device=logits.device)
-        phi = self.target_logit(logits[rows, labels] / self.scale) * self.scale
-        if self.subcenters > 1:
-            logits = logits.index_put((rows, labels), phi)
-        else:
-            logits.index_put_((rows, labels), phi)
-        return F.cross_entropy(logits, labels, reduction=self.reduction)
+        classes = None
+        if self.sampling:
+            classes, labels = self.sample(labels)
+        logits = self.cosine(embeddings, classes, self.scale)
+        # the matmul's backward does not need its output, so the target logits can be written in place;
+        # amax (sub-centres) saves its output: copy there.
+        logits = self.margin_logits.apply_to_scaled(logits, labels, inplace=self.subcenters == 1)
+        return reduce(F.cross_entropy(logits, labels, reduction="none"), self.reduction)
 
     def _check(self, embeddings: torch.Tensor, labels) -> None:
         if labels is None:
@@ -138,38 +182,30 @@ class CombinedMarginLoss(nn.Module):
                              f"in [{int(labels.min())}, {int(labels.max())}]")
 
     def extra_repr(self) -> str:
-        return (f"embedding_dim={self.embedding_dim}, num_classes={self.num_classes}, scale={self.scale}, "
-                f"m1={self.m1}, m2={self.m2}, m3={self.m3}, subcenters={self.subcenters}, "
-                f"margin_grad={self.margin_grad}, reduction={self.reduction!r}")
+        return super().extra_repr() + f", reduction={self.reduction!r}"
 
 
 class ArcFaceLoss(CombinedMarginLoss):
-    """ArcFace additive angular margin (Deng, Guo, Xue & Zafeiriou, CVPR 2019): ``phi = cos(theta + m)``,
-    s=64, m=0.5 rad; ``cos(theta) - m sin(m)`` when ``theta > pi - m`` (see the module docstring)."""
+    """:class:`CombinedMarginLoss` with the :class:`ArcFace` margin (s=64, m=0.5 rad)."""
 
     def __init__(self, embedding_dim: int, num_classes: int, scale: float = 64.0, margin: float = 0.5,
                  subcenters: int = 1, margin_grad: bool = True, reduction: str = "mean", eps: float = 1e-7,
-                 validate_inputs: bool = True) -> None:
-        margin = check_number("margin", margin, low=0.0, high=math.pi, low_inclusive=True)
-        super().__init__(embedding_dim, num_classes, scale, 1.0, margin, 0.0, subcenters, margin_grad,
-                         reduction, eps, validate_inputs)
+                 sample_rate: float = 1.0, validate_inputs: bool = True) -> None:
+        super().__init__(embedding_dim, num_classes, subcenters=subcenters, reduction=reduction,
+                         sample_rate=sample_rate, validate_inputs=validate_inputs,
+                         margin_logits=ArcFace(scale, margin, margin_grad, eps))
 
-    @property
-    def margin(self) -> float:
-        return self.m2
+    margin = property(lambda self: self.m2)
 
 
 class CosFaceLoss(CombinedMarginLoss):
-    """CosFace / AM-Softmax large margin cosine loss (Wang et al., CVPR 2018): ``phi = cos(theta) - m``,
-    s=64, m=0.35."""
+    """:class:`CombinedMarginLoss` with the :class:`CosFace` margin (s=64, m=0.35)."""
 
     def __init__(self, embedding_dim: int, num_classes: int, scale: float = 64.0, margin: float = 0.35,
                  subcenters: int = 1, margin_grad: bool = True, reduction: str = "mean", eps: float = 1e-7,
-                 validate_inputs: bool = True) -> None:
-        margin = check_nonnegative("margin", margin)
-        super().__init__(embedding_dim, num_classes, scale, 1.0, 0.0, margin, subcenters, margin_grad,
-                         reduction, eps, validate_inputs)
+                 sample_rate: float = 1.0, validate_inputs: bool = True) -> None:
+        super().__init__(embedding_dim, num_classes, subcenters=subcenters, reduction=reduction,
+                         sample_rate=sample_rate, validate_inputs=validate_inputs,
+                         margin_logits=CosFace(scale, margin, margin_grad, eps))
 
-    @property
-    def margin(self) -> float:
-        return self.m3
+    margin = property(lambda self: self.m3)

@@ -8,19 +8,10 @@ from typing import Dict, List, Type
 
 from torch import nn
 
-from .landmark import AdaptiveWingLoss, L1Loss, L2Loss, SmoothL1Loss, SoftWingLoss, WingLoss
+from .landmark import LANDMARK_LOSSES
 from .margin import ArcFaceLoss, CombinedMarginLoss, CosFaceLoss
 from .triplet import TripletLoss
 from .validation import ValidationLoss
-
-LANDMARK_LOSSES: Dict[str, Type[nn.Module]] = {
-    "l1": L1Loss,
-    "l2": L2Loss,
-    "smooth_l1": SmoothL1Loss,
-    "wing": WingLoss,
-    "soft_wing": SoftWingLoss,
-    "adaptive_wing": AdaptiveWingLoss,
-}
 
 LOSSES: Dict[str, Type[nn.Module]] = {
     **LANDMARK_LOSSES,

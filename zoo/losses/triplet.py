@@ -8,16 +8,30 @@ with ``d`` the squared Euclidean distance between L2-normalised embeddings and a
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional, Union
 
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_embeddings, check_nonnegative, check_reduction
-from ._reduction import compute_dtype
+from ..checks import check_bool, check_choice, check_nonnegative
+from ._checks import check_embeddings
+from ._reduction import check_reduction, compute_dtype
 from .miners import MINERS
 
 DISTANCES = ("squared_euclidean", "euclidean", "cosine")
+
+
+class TripletLossOutput(NamedTuple):
+    """``TripletLoss(..., return_info=True)``: the loss and the mined triplets (int64 index tensors)."""
+
+    loss: torch.Tensor
+    anchors: torch.Tensor
+    positives: torch.Tensor
+    negatives: torch.Tensor
+
+    @property
+    def num_triplets(self) -> int:
+        return int(self.anchors.numel())
 
 
 def pairwise_distance(x: torch.Tensor, distance: str) -> torch.Tensor:
@@ -48,10 +62,10 @@ class TripletLoss(torch.nn.Module):
             sample [B], the mean over that anchor's triplets (0 for an anchor without triplets).
         generator: optional torch.Generator for the random miner.
 
-    A batch without any triplet (e.g. a single identity) gives a zero loss that is still connected to the
-    embeddings (``backward`` works, gradients are 0), never NaN; it increments ``num_empty_batches``.
-    After each call ``last_num_triplets`` holds the number of mined triplets and ``last_triplets`` the
-    ``(anchor, positive, negative)`` index tensors. Half-precision embeddings are computed in float32.
+    A batch without any triplet (e.g. a single identity, or B = 0) gives a zero loss that is still connected
+    to the embeddings (``backward`` works, gradients are 0), never NaN. The loss keeps no state:
+    ``forward(..., return_info=True)`` returns a :class:`TripletLossOutput` ``(loss, anchors, positives,
+    negatives)`` with the mined triplets (``.num_triplets``). Half-precision embeddings are computed in float32.
     """
 
     def __init__(self, margin: float = 0.2, distance: str = "squared_euclidean", normalize: bool = True,
@@ -59,22 +73,20 @@ class TripletLoss(torch.nn.Module):
                  generator: Optional[torch.Generator] = None, validate_inputs: bool = True) -> None:
         super().__init__()
         self.margin = check_nonnegative("margin", margin)
-        if distance not in DISTANCES:
-            raise ValueError(f"distance={distance!r} is unknown; expected one of {DISTANCES}")
-        if miner not in MINERS:
-            raise ValueError(f"miner={miner!r} is unknown; expected one of {sorted(MINERS)}")
-        self.distance = distance
-        self.normalize = bool(normalize)
-        self.miner = miner
-        self.average_nonzero = bool(average_nonzero)
+        self.distance = check_choice("distance", distance, DISTANCES)
+        self.miner = check_choice("miner", miner, sorted(MINERS))
+        self.normalize = check_bool("normalize", normalize)
+        self.average_nonzero = check_bool("average_nonzero", average_nonzero)
         self.reduction = check_reduction(reduction)
         self.generator = generator
-        self.validate_inputs = bool(validate_inputs)
-        self.num_empty_batches = 0
-        self.last_num_triplets = 0
-        self.last_triplets: Optional[tuple] = None
+        self.validate_inputs = check_bool("validate_inputs", validate_inputs)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor,
+                return_info: bool = False) -> Union[torch.Tensor, TripletLossOutput]:
+        loss, (a, p, n) = self._loss_and_triplets(embeddings, labels)
+        return TripletLossOutput(loss, a, p, n) if return_info else loss
+
+    def _loss_and_triplets(self, embeddings: torch.Tensor, labels: torch.Tensor):
         if self.validate_inputs:
             check_embeddings(embeddings, labels)
         x = embeddings.to(compute_dtype(embeddings.dtype))
@@ -82,22 +94,19 @@ class TripletLoss(torch.nn.Module):
             x = F.normalize(x, dim=1)
         dist = pairwise_distance(x, self.distance)
         a, p, n = MINERS[self.miner](dist.detach(), labels, self.margin, self.generator)
-        self.last_triplets = (a, p, n)
-        self.last_num_triplets = int(a.numel())
         B = embeddings.shape[0]
-        if self.last_num_triplets == 0:
-            self.num_empty_batches += 1
+        if a.numel() == 0:
             zero = x.sum() * 0.0
-            return zero.expand(B) + 0.0 if self.reduction == "none" else zero
+            return (zero.expand(B) + 0.0 if self.reduction == "none" else zero), (a, p, n)
         losses = F.relu(dist[a, p] - dist[a, n] + self.margin)
         if self.reduction == "sum":
-            return losses.sum()
+            return losses.sum(), (a, p, n)
         counted = (losses > 0).to(losses.dtype) if self.average_nonzero else torch.ones_like(losses)
         if self.reduction == "mean":
-            return losses.sum() / counted.sum().clamp_min(1.0)
+            return losses.sum() / counted.sum().clamp_min(1.0), (a, p, n)
         per_anchor = losses.new_zeros(B).index_add(0, a, losses)
         count = losses.new_zeros(B).index_add(0, a, counted)
-        return per_anchor / count.clamp_min(1.0)
+        return per_anchor / count.clamp_min(1.0), (a, p, n)
 
     def extra_repr(self) -> str:
         return (f"margin={self.margin}, distance={self.distance!r}, normalize={self.normalize}, "

@@ -19,9 +19,10 @@ from typing import Callable, NamedTuple, Optional, Union
 
 import torch
 
-from ._checks import check_finite, check_landmarks, check_nonnegative, check_reduction, check_tensor
-from ._reduction import compute_dtype, reduce
-from .landmark import LandmarkLoss, weighted_landmark_mean
+from ..checks import check_bool, check_choice, check_nonnegative, invalid
+from ._checks import check_finite, check_landmarks, check_tensor
+from ._reduction import check_reduction, compute_dtype, reduce
+from .landmark import LANDMARK_LOSSES, LandmarkLoss, weighted_landmark_mean
 
 DistanceFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -70,18 +71,14 @@ class ValidationLoss(torch.nn.Module):
                  reduction: str = "mean", validate_inputs: bool = True) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
-        self.validate_inputs = bool(validate_inputs)
+        self.validate_inputs = check_bool("validate_inputs", validate_inputs)
         self.weight = check_nonnegative("weight", weight)
+        if not (isinstance(distance, str) or callable(distance)):
+            raise invalid("distance", distance, "neither a name nor a callable",
+                          "'manhattan', 'euclidean' or a callable (pred [B,L,2], target [B,L,2]) -> [B,L]")
         if isinstance(distance, str):
-            if distance not in DISTANCES:
-                raise ValueError(f"distance={distance!r} is unknown; expected one of {sorted(DISTANCES)} "
-                                 f"or a callable (pred [B,L,2], target [B,L,2]) -> [B,L]")
-            self.distance_name = distance
-            distance = DISTANCES[distance]
-        elif callable(distance):
-            self.distance_name = getattr(distance, "__name__", type(distance).__name__)
-        else:
-            raise ValueError(f"distance={distance!r} must be 'manhattan', 'euclidean' or a callable")
+            distance = DISTANCES[check_choice("distance", distance, sorted(DISTANCES))]
+        self.distance_name = getattr(distance, "__name__", type(distance).__name__)
         self.distance = distance
         self.coord_loss = coord_loss
 
@@ -125,12 +122,7 @@ class ValidationLoss(torch.nn.Module):
 
 def _resolve_coord_loss(value) -> LandmarkLoss:
     if isinstance(value, str):
-        from .registry import LANDMARK_LOSSES, build
-
-        if value not in LANDMARK_LOSSES:
-            raise ValueError(f"coord_loss={value!r} is not a landmark loss; expected one of "
-                             f"{sorted(LANDMARK_LOSSES)} or a LandmarkLoss instance")
-        value = build(value)
+        value = LANDMARK_LOSSES[check_choice("coord_loss", value, sorted(LANDMARK_LOSSES))]()
     if not isinstance(value, LandmarkLoss):
         raise ValueError(f"coord_loss must be a landmark loss name or a zoo.losses LandmarkLoss instance, "
                          f"got {type(value).__name__}")

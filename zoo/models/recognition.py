@@ -333,10 +333,10 @@ class FaceNetTriplet(EmbeddingModel):
         self.loss = TripletLoss(margin=margin, miner=miner, reduction="none", **extra)
 
     def compute_loss(self, embedding, identity):
-        per_anchor = self.loss(embedding, identity)
-        n = self.loss.last_num_triplets
+        out = self.loss(embedding, identity, return_info=True)
+        per_anchor, n = out.loss, out.num_triplets
         if n:
-            counts = torch.bincount(self.loss.last_triplets[0], minlength=embedding.shape[0]).to(per_anchor.dtype)
+            counts = torch.bincount(out.anchors, minlength=embedding.shape[0]).to(per_anchor.dtype)
             loss = (per_anchor * counts).sum() / counts.sum()
         else:
             loss = per_anchor.sum() * 0.0  # empty batch: zero, still connected to the graph

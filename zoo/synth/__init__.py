@@ -7,7 +7,8 @@ visibility. Imports only numpy, scipy, numba, h5py, opencv and torch (never Ligh
 """
 from zoo.synth.camera import Camera, PoseRange, rotation_matrix
 from zoo.synth.illumination import GaussianLightPrior, EmpiricalLightPrior, sh_basis, shade
-from zoo.synth.morphable import MorphableModel, load_model
+from zoo.synth.loaders import load_model
+from zoo.synth.morphable import MorphableModel
 from zoo.synth.generator import FaceGenerator, GeneratorConfig
 
 __all__ = [

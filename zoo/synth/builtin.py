@@ -35,6 +35,7 @@ import math
 
 import numpy as np
 
+from zoo.schemes import get_scheme
 from zoo.synth.landmarks import build_jaw_chains
 from zoo.synth.morphable import MorphableModel, orthonormalise
 
@@ -81,8 +82,6 @@ _LM = {
 
 
 def _mirror_landmarks() -> dict[int, tuple[float, float]]:
-    from zoo.schemes import get_scheme
-
     perm = get_scheme("ibug68").flip_permutation
     lm = dict(_LM)
     for i, (x, y) in list(_LM.items()):
