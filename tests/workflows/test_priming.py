@@ -29,7 +29,7 @@ def _params(module):
 
 
 def test_arcface_priming_keeps_embedder_and_reinitialises_centres(tmp_path):
-    from zoo.run import train
+    from zoo.workflows.priming import run as train
 
     cfg = priming_cfg(tmp_path, "model=arcface", "model.backbone=resnet10t", "finetune.fraction=0.1",
                       "+finetune.model.optimizer.lr=1.0e-12")  # fine-tuning step leaves the weights ~unchanged
@@ -50,7 +50,7 @@ def test_arcface_priming_keeps_embedder_and_reinitialises_centres(tmp_path):
 
 def test_finetune_from_checkpoint_without_reinit_names_both_counts(tmp_path):
     from zoo.models.recognition import ArcFaceModel
-    from zoo.run import train
+    from zoo.workflows.priming import run as train
 
     src = ArcFaceModel(backbone="resnet10t", channels=3, image_size=64, num_identities=3)
     ckpt = tmp_path / "pre.ckpt"
@@ -64,7 +64,7 @@ def test_finetune_from_checkpoint_without_reinit_names_both_counts(tmp_path):
 def test_synthetic_to_real_priming_with_the_experiment_defaults(tmp_path):
     """experiment=kortylewski_priming as committed: FaceNet primed on 3DMM-synthetic identities (tiny here),
     fine-tuned on 25 % of the YTF training images."""
-    from zoo.run import train
+    from zoo.workflows.priming import run as train
 
     ytf = shared_path("ytf_keypoints")
     overrides = [

@@ -22,9 +22,10 @@ shape with a near-zero last layer keeps initial errors small, which is what keep
 means 10 px; ``"normalized"`` divides predictions, targets and ``v`` by ``image_size`` (then use
 ω≈0.1 and the like).
 
-The coordinate loss follows a *loss-stage schedule* (paper: L2, then L1, then Wing ω=10 ε=2), applied by
-:class:`zoo.callbacks.loss_schedule.LossSchedule`; each stage starts at ``epoch`` (absolute) or at
-``fraction`` · ``trainer.max_epochs``.
+The coordinate loss follows a *loss-stage schedule* (paper: L2, then L1, then Wing ω=10 ε=2) that the model
+owns (``model.loss_schedule``, stored in checkpoints): at every training epoch start the model picks the stage
+whose start is the largest one <= the current epoch (:func:`stage_index`); each stage starts at ``epoch``
+(absolute) or at ``fraction`` · ``trainer.max_epochs``, so a resumed run lands in the right stage.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from zoo.models import flatten_metrics
+from zoo.loggers import flatten_metrics
 from zoo.models.backbones import create_backbone
 from zoo.models.heads import LandmarkHead
 
@@ -234,6 +235,14 @@ class LandmarkRegressor(L.LightningModule):
         r = self.criterion(pred, val, target, weight=weight)
         return LossParts(r.total, r.coord, r.validation)
 
+    def on_train_epoch_start(self) -> None:
+        """Apply the loss schedule: the stage active at this epoch (logged as ``train/loss_stage``)."""
+        i = stage_index(self.loss_schedule, self.current_epoch, self.trainer.max_epochs)
+        if self.set_loss_stage(i) and self.trainer.is_global_zero:
+            st = self.loss_schedule[i]
+            args = {k: v for k, v in st.items() if k not in ("loss", "epoch", "fraction")}
+            print(f"[zoo] epoch {self.current_epoch}: coordinate loss -> {st['loss']} {args or ''}")
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["loss_stage"] = self.stage
 
@@ -396,17 +405,37 @@ class LandmarkRegressor(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": self.hparams.scheduler_interval}}
 
 
+def sample_grid(images: Any, pred: Any, target: Any | None = None, validation: Any | None = None,
+                cols: int = 4, title: str | None = None) -> Any:
+    """RGB uint8 array [H, W, 3]: one :func:`zoo.metrics._landmark_plots.sample_figure` per crop
+    (``images`` [N, C, H, W], ``pred``/``target`` [N, L, 2] px, ``validation`` [N, L]), tiled ``cols`` per row."""
+    import numpy as np
+
+    from zoo.metrics._landmark_plots import sample_figure
+
+    tiles = []
+    for i in range(len(images)):
+        fig = sample_figure(images[i], pred[i], None if validation is None else validation[i],
+                            None if target is None else target[i], title=title if i == 0 else None)
+        fig.canvas.draw()
+        tiles.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+    if not tiles:
+        raise ValueError("sample_grid: no images")
+    h, w = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
+    tiles = [np.pad(t, ((0, h - t.shape[0]), (0, w - t.shape[1]), (0, 0)), constant_values=255) for t in tiles]
+    cols = max(1, min(cols, len(tiles)))
+    tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cols)
+    rows = [np.concatenate(tiles[r:r + cols], axis=1) for r in range(0, len(tiles), cols)]
+    return np.concatenate(rows, axis=0)
+
+
 def write_landmark_report(results: Mapping[str, Any], outdir: str) -> dict[str, Any]:
     """metrics.json + PNGs from ``{"metrics": dict, "values": LandmarkMetrics.values(), "samples": dict}``."""
     import json
     from pathlib import Path
 
-    import matplotlib
+    import matplotlib.image
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from zoo.callbacks.visual_logging import render_predictions
     from zoo.metrics._landmark_plots import ced_figure, validation_figure
 
     out = Path(outdir)
@@ -414,16 +443,14 @@ def write_landmark_report(results: Mapping[str, Any], outdir: str) -> dict[str, 
     metrics = {k: float(v) for k, v in flatten_metrics(results["metrics"]).items()}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
     vals = results.get("values") or {}
-    figs = {}
     if vals.get("nme_face") is not None:
-        figs["ced"] = ced_figure({"test": vals["nme_face"]})
+        ced_figure({"test": vals["nme_face"]}).savefig(out / "ced.png", dpi=100, bbox_inches="tight")
     if vals.get("validation") is not None:
-        figs["validation"] = validation_figure(vals["err_px"], vals["validation"], vals["visible"])
+        validation_figure(vals["err_px"], vals["validation"], vals["visible"]).savefig(
+            out / "validation.png", dpi=100, bbox_inches="tight")
     smp = results.get("samples")
     if smp:
-        figs["samples"] = render_predictions(smp["image"], smp["pred"], smp["target"], smp["validation"],
-                                             title="test samples (colour: validation signal, px)")
-    for name, fig in figs.items():
-        fig.savefig(out / f"{name}.png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
+        grid = sample_grid(smp["image"], smp["pred"], smp["target"], smp["validation"],
+                           title="test samples (colour: validation signal, px)")
+        matplotlib.image.imsave(out / "samples.png", grid)
     return metrics

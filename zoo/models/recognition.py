@@ -30,7 +30,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 
 import zoo.models.nn4small  # noqa: F401  (registers the "nn4small" backbone)
-from zoo.models import flatten_metrics
+from zoo.loggers import flatten_metrics
 from zoo.models.backbones import create_backbone
 from zoo.models.embedding_head import EmbeddingHead
 
