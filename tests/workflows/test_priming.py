@@ -84,8 +84,20 @@ def test_synthetic_to_real_priming_with_the_experiment_defaults(tmp_path):
     assert res["pretrain"]["datamodule"].info.num_identities == 12
     assert res["datamodule"].train_fraction == 0.25 and res["trainer"].state.finished
     assert (tmp_path / "finetune" / "checkpoints" / "config.yaml").is_file()
-    assert res["model"].hparams.init_from == res["pretrained_checkpoint"]
     assert str(tmp_path / "pretrain") in res["pretrained_checkpoint"]
+    # the fine-tuning stage started from the synthetic checkpoint's weights: rebuild the fine-tuning model,
+    # run only its init hook, and compare every embedder tensor with the pretrained checkpoint's own tensors
+    pre = torch.load(res["pretrained_checkpoint"], map_location="cpu", weights_only=False)["state_dict"]
+    fresh = type(res["model"])(**{**res["model"].hparams, "init_from": res["pretrained_checkpoint"]})
+    info = fresh.load_pretrained(res["pretrained_checkpoint"])
+    emb = {k: v for k, v in fresh.state_dict().items() if k.startswith("embedder.")}
+    assert emb and sorted(info["loaded"]) == sorted(emb)
+    for k, v in emb.items():
+        torch.testing.assert_close(v, pre[k], rtol=0, atol=0, msg=k)
+    # and the pretraining really changed the weights (so equality above is not the common random init)
+    torch.manual_seed(12345)
+    other = type(res["model"])(**{**res["model"].hparams, "init_from": None})
+    assert any(not torch.equal(other.state_dict()[k], pre[k]) for k in emb if pre[k].is_floating_point())
 
 
 @pytest.mark.parametrize("key,value,match", [

@@ -32,11 +32,13 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
-import lightning as L
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from zoo.loggers import flatten_metrics
+from zoo.models.base import ZooModule
 from zoo.models.backbones import create_backbone
 from zoo.models.heads import LandmarkHead
 
@@ -102,7 +104,7 @@ def stage_index(schedule: Sequence[Mapping[str, Any]], epoch: int, max_epochs: i
     return idx
 
 
-class LandmarkRegressor(L.LightningModule):
+class LandmarkRegressor(ZooModule):
     """Landmark regression LightningModule (seed 002 net by default, any timm backbone by name).
 
     ``forward(images)`` returns ``{"landmarks": [B, L, 2] crop pixels, "validation": [B, L] px or None}``.
@@ -141,7 +143,8 @@ class LandmarkRegressor(L.LightningModule):
         metrics: dict[str, Any] | None = None,
         subset_names: list[str] | None = None,
     ) -> None:
-        super().__init__()
+        args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        super().__init__(optimizer, scheduler, scheduler_interval, channels_last)
         for key, val in (("num_landmarks", num_landmarks), ("image_size", image_size), ("channels", channels)):
             if not isinstance(val, int) or val <= 0:
                 raise ValueError(f"model.{key} must be a positive integer (train.py fills it from the datamodule's "
@@ -154,14 +157,10 @@ class LandmarkRegressor(L.LightningModule):
             raise ValueError(f"model.validation_weight must be a number >= 0, got {validation_weight!r}")
         if not isinstance(validation_warmup_steps, int) or validation_warmup_steps < 0:
             raise ValueError(f"model.validation_warmup_steps must be an integer >= 0, got {validation_warmup_steps!r}")
-        if scheduler_interval not in ("epoch", "step"):
-            raise ValueError(f"model.scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
         if output_scale is not None and output_scale <= 0:
             raise ValueError(f"model.output_scale must be > 0 or null, got {output_scale!r}")
         self.loss_schedule = check_loss_schedule(loss_schedule)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
+        self.save_config(args)
 
         self.backbone = create_backbone(backbone, in_chans=channels, **(backbone_kwargs or {}))
         self.head = LandmarkHead(self.backbone.num_features, num_landmarks, hidden=head_hidden,
@@ -176,9 +175,7 @@ class LandmarkRegressor(L.LightningModule):
         self.stage = 0
         self.val_metrics = self._make_metrics()
         self.test_metrics = self._make_metrics()
-        self.test_results: dict[str, Any] = {}
-        if channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.apply_channels_last()
 
     # ---- losses -------------------------------------------------------------------------------------
     def _coord_loss(self, stage: int) -> nn.Module:
@@ -253,9 +250,7 @@ class LandmarkRegressor(L.LightningModule):
 
     # ---- forward ------------------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor | None]:
-        if self.hparams.channels_last and images.dim() == 4:
-            images = images.contiguous(memory_format=torch.channels_last)
-        o, v = self.head(self.backbone(images))
+        o, v = self.head(self.backbone(self.as_input(images)))
         lm = self.anchor + self.scale * o
         return {"landmarks": lm, "validation": None if v is None else self.scale * v}
 
@@ -281,8 +276,11 @@ class LandmarkRegressor(L.LightningModule):
         if self.hparams.validation_head:
             self.criterion.weight = self.current_validation_weight()
         out = self(batch["image"])
+        self.guard("network output (landmarks)", out["landmarks"])
+        self.guard("network output (validation signal)", out["validation"])
         parts = self.loss_parts(out, batch)
         loss = parts.total.mean()
+        self.guard("training loss", loss)
         bs = batch["image"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bs)
         self.log("train/coord_loss", parts.coord.mean(), batch_size=bs)
@@ -384,25 +382,15 @@ class LandmarkRegressor(L.LightningModule):
             kw.setdefault("scheme", self.hparams.scheme)
         return LandmarkMetrics(**kw)
 
-    def write_report(self, outdir: str) -> dict[str, Any]:
-        """Write ``metrics.json`` and PNG plots of the last ``trainer.test`` run to ``outdir``; return the
-        metrics dict (what evaluate.py logs). Plots: ``ced.png`` (cumulative error distribution),
-        ``validation.png`` (sorted error vs validation signal, paper Fig. 4; with the validation head),
-        ``samples.png`` (test crops, predictions coloured by the validation signal)."""
-        if not self.test_results:
-            raise ValueError("write_report: run trainer.test(model, datamodule=...) first (no test results)")
-        return write_landmark_report(self.test_results, outdir)
+    def write_figures(self, out: Path) -> None:
+        """``ced.png`` (cumulative error distribution), ``validation.png`` (sorted error vs validation signal,
+        paper Fig. 4; with the validation head), ``samples.png`` (test crops, predictions coloured by the
+        validation signal)."""
+        write_landmark_figures(self.test_results, out)
 
-    # ---- optimisation ---------------------------------------------------------------------------------
-    def configure_optimizers(self) -> Any:
-        factory = self.optimizer_factory
-        if factory is None:
-            factory = lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)  # noqa: E731
-        opt = factory(self.parameters())
-        if self.scheduler_factory is None:
-            return opt
-        sched = self.scheduler_factory(opt)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": self.hparams.scheduler_interval}}
+    @staticmethod
+    def default_optimizer(params: Any) -> torch.optim.Optimizer:
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
 
 
 def sample_grid(images: Any, pred: Any, target: Any | None = None, validation: Any | None = None,
@@ -429,19 +417,12 @@ def sample_grid(images: Any, pred: Any, target: Any | None = None, validation: A
     return np.concatenate(rows, axis=0)
 
 
-def write_landmark_report(results: Mapping[str, Any], outdir: str) -> dict[str, Any]:
-    """metrics.json + PNGs from ``{"metrics": dict, "values": LandmarkMetrics.values(), "samples": dict}``."""
-    import json
-    from pathlib import Path
-
+def write_landmark_figures(results: Mapping[str, Any], out: Path) -> None:
+    """PNGs from ``{"metrics": dict, "values": LandmarkMetrics.values(), "samples": dict}`` into ``out``."""
     import matplotlib.image
 
     from zoo.metrics._landmark_plots import ced_figure, validation_figure
 
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = {k: float(v) for k, v in flatten_metrics(results["metrics"]).items()}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
     vals = results.get("values") or {}
     if vals.get("nme_face") is not None:
         ced_figure({"test": vals["nme_face"]}).savefig(out / "ced.png", dpi=100, bbox_inches="tight")
@@ -453,4 +434,3 @@ def write_landmark_report(results: Mapping[str, Any], outdir: str) -> dict[str, 
         grid = sample_grid(smp["image"], smp["pred"], smp["target"], smp["validation"],
                            title="test samples (colour: validation signal, px)")
         matplotlib.image.imsave(out / "samples.png", grid)
-    return metrics
