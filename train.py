@@ -8,17 +8,19 @@ Examples::
     python train.py trainer=ddp trainer.devices=4     # DDP, no code change
     python train.py ckpt_path=outputs/<date>/<time>/checkpoints/last.ckpt   # resume (same W&B run)
 
-All logic lives in :func:`zoo.run.train`; configs in ``configs/`` (``--help`` lists the groups).
+All logic lives in :func:`zoo.run.train` (and :func:`zoo.workflows.priming.run` for ``finetune`` configs); configs in ``configs/`` (``--help`` lists the groups).
 """
 import hydra
 from omegaconf import DictConfig
 
 from zoo.run import train
+from zoo.workflows.priming import run as prime
 
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    train(cfg)
+    """One training run, or the priming workflow (pretrain, then fine-tune) when ``finetune`` is set."""
+    (prime if cfg.get("finetune") else train)(cfg)
 
 
 if __name__ == "__main__":

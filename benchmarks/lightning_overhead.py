@@ -3,7 +3,7 @@
 Model: the default LandmarkRegressor (seed-002 net + validation head, 68 points, 96-px grayscale,
 channels_last), SGD momentum 0.9, gradient clipping 5 in both loops. Data: an in-memory dataset of random
 crops (decoding costs nothing, so the ratio isolates the training-loop overhead), batch 64,
-DataLoader with num_workers=0 in both. The Trainer runs with the LossSchedule and NaNGuard callbacks and
+DataLoader with num_workers=0 in both. The Trainer runs (the model applies its loss schedule and NaN guard itself) and
 no logger/checkpointing/progress bar. Rounds alternate (plain, Lightning, plain, ...) and the timed
 window excludes the first ``warmup`` steps; the figure is the median ratio over rounds.
 
@@ -23,8 +23,6 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-from zoo.callbacks.loss_schedule import LossSchedule  # noqa: E402
-from zoo.callbacks.nan_guard import NaNGuard  # noqa: E402
 from zoo.models.landmark import LandmarkRegressor  # noqa: E402
 from _timing import StepTimer  # benchmarks/_timing.py (scripts run from benchmarks/)
 
@@ -77,7 +75,7 @@ def lightning(ds: Dataset, size: int, steps: int, warmup: int, batch: int) -> fl
     timer = StepTimer(warmup)
     trainer = L.Trainer(max_steps=warmup + steps, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[LossSchedule(verbose=False), NaNGuard(), timer], gradient_clip_val=5.0,
+                        callbacks=[timer], gradient_clip_val=5.0,
                         limit_val_batches=0, num_sanity_val_steps=0)
     loader = DataLoader(ds, batch_size=batch, shuffle=True, drop_last=True, num_workers=0)
     trainer.fit(model, loader)

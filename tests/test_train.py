@@ -47,19 +47,6 @@ def compose_train(out: Path, faces: Path, *overrides: str, data: str = "afw_hele
         return compose("train", overrides=tiny + list(overrides))
 
 
-def test_default_config_composes_with_documented_defaults():
-    defaults = OmegaConf.load(CONFIGS / "train.yaml").defaults
-    assert {"data": "synthetic_3dmm"} in defaults and {"logger": "wandb"} in defaults
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("train", overrides=["paths.output_dir=/tmp/x"] + ([] if HAVE_SYNTH else ["data=afw_helen"]))
-    choices = OmegaConf.to_container(cfg, resolve=False)
-    assert cfg.model._target_ == "zoo.models.landmark.LandmarkRegressor" and cfg.model.validation_head
-    assert cfg.trainer.precision == 32 and cfg.seed == 0 and cfg.test is True and cfg.ckpt_path is None
-    assert cfg.logger._target_ == "zoo.loggers.wandb_logger"
-    assert {"model_checkpoint", "loss_feedback", "loss_schedule", "nan_guard", "lr_monitor"} <= set(choices["callbacks"])
-    assert cfg.sampler._target_.endswith("UniformSampler")
-
-
 def test_default_run_fast_dev_run(tmp_path, faces):
     data = "synthetic_3dmm" if HAVE_SYNTH else "afw_helen"
     cfg = compose_train(tmp_path, faces, "trainer.fast_dev_run=true", "logger=wandb", data=data)

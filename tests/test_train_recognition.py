@@ -57,7 +57,29 @@ def test_one_epoch_on_ytf_reports_and_exports(tmp_path):
     best = res["best_model_path"]
     assert best and res["trainer"].checkpoint_callback.monitor == "val/eer"
     tm = res["test_metrics"]
-    assert tm["test/num_pairs"] == 600 and 0.0 <= tm["test/eer"] <= 1.0 and 0.0 <= tm["test/auc"] <= 1.0
+    assert tm["test/num_pairs"] == 600
+    # the reported metrics equal an independent computation on the best checkpoint's embeddings of the test
+    # pairs: sklearn's ROC AUC and the EER where the ROC's FPR meets its FNR
+    skm = pytest.importorskip("sklearn.metrics")
+
+    from zoo.models.recognition import FaceNetTriplet
+
+    best_model = FaceNetTriplet.load_from_checkpoint(best, map_location="cpu", weights_only=False).eval()
+    dm = res["datamodule"]
+    emb, idx = [], []
+    with torch.no_grad():
+        for batch in dm.test_dataloader():
+            emb.append(best_model(batch["image"])["embedding"])
+            idx.append(batch["index"])
+    emb, idx = torch.cat(emb), torch.cat(idx)
+    row = {int(i): r for r, i in enumerate(idx.tolist())}
+    pairs = dm.pairs("test")
+    a, b, same = map(np.asarray, zip(*pairs))
+    scores = (emb[[row[int(i)] for i in a]] * emb[[row[int(i)] for i in b]]).sum(1).numpy()
+    assert tm["test/auc"] == pytest.approx(skm.roc_auc_score(same.astype(int), scores), abs=1e-4)
+    fpr, tpr, _ = skm.roc_curve(same.astype(int), scores)
+    k = int(np.argmin(np.abs(fpr - (1 - tpr))))
+    assert tm["test/eer"] == pytest.approx((fpr[k] + 1 - tpr[k]) / 2, abs=0.02)
     report = res["model"].write_report(tmp_path / "eval")
     assert report["accuracy"] == pytest.approx(tm["test/accuracy"])
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["eer"] == pytest.approx(tm["test/eer"])

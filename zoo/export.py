@@ -27,11 +27,11 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 def load_model(ckpt_path: str | Path) -> nn.Module:
     """The LightningModule stored in a checkpoint written by train.py, on CPU, in eval mode.
 
-    The class comes from ``checkpoint["zoo"]["model_class"]`` (:func:`zoo.run.load_run_checkpoint`), the
+    The class comes from ``checkpoint["zoo"]["model_class"]`` (:func:`zoo.checkpoint.load_run_checkpoint`), the
     constructor arguments from the saved hyper-parameters. Loads with ``weights_only=False`` (checkpoints hold
     sampler/callback state): only load checkpoints you trust.
     """
-    from zoo.run import load_run_checkpoint
+    from zoo.checkpoint import load_run_checkpoint
 
     cls, _, ckpt = load_run_checkpoint(ckpt_path)
     if "state_dict" not in ckpt or "hyper_parameters" not in ckpt:

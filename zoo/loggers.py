@@ -4,7 +4,7 @@
   netrc entry exists), ``WANDB_MODE=offline`` is set, so runs never block on a login prompt. Sync later
   with ``wandb sync <save_dir>/wandb/offline-run-*``.
 * Resumable: the run id is written to ``<save_dir>/wandb_run_id.txt`` and stored in every checkpoint
-  (``checkpoint["zoo"]["wandb_id"]``, see :mod:`zoo.run`); a run resumed with ``ckpt_path=...`` reads it
+  (``checkpoint["zoo"]["wandb_id"]``, see :mod:`zoo.checkpoint`); a run resumed with ``ckpt_path=...`` reads it
   back and continues the same W&B run (``id=<id>, resume="allow"``).
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 ID_FILE = "wandb_run_id.txt"
 
@@ -42,11 +42,29 @@ def wandb_id_from_checkpoint(ckpt_path: str | os.PathLike | None) -> str | None:
         if f.is_file():
             return f.read_text().strip() or None
     if p.is_file():
-        import torch
+        from zoo.checkpoint import KEY, read
 
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
-        return (ckpt.get("zoo") or {}).get("wandb_id")
+        return (read(p).get(KEY) or {}).get("wandb_id")
     return None
+
+
+def flatten_metrics(res: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Scalars of a (nested) metric dict as ``{"a/b": float}`` (what loggers and metrics.json take): numbers and
+    one-element tensors/arrays become floats (NaN kept); larger tensors, arrays, lists and strings are left out
+    (they go to reports)."""
+    out: dict[str, float] = {}
+    for k, v in res.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten_metrics(v, key + "/"))
+        elif isinstance(v, bool):
+            continue
+        elif isinstance(v, (int, float)):
+            out[key] = float(v)
+        elif hasattr(v, "item") and getattr(v, "size", None) in (1, (1,)) or \
+                (hasattr(v, "numel") and callable(v.numel) and v.numel() == 1):
+            out[key] = float(v.item())
+    return out
 
 
 def wandb_logger(save_dir: str, project: str = "zoo", name: str | None = None, id: str | None = None,

@@ -3,8 +3,9 @@
 Task-agnostic: the datamodule's :class:`~zoo.datamodules.samples.DataInfo` fills every ``null`` key of
 ``cfg.model`` that is a DataInfo field (num_landmarks, num_identities, channels, image_size,
 flip_permutation, scheme), and the model class's ``task`` attribute must equal ``dm.info.task``.
-Every checkpoint carries ``checkpoint["zoo"] = {"config", "model_class", "wandb_id"}`` so that
-evaluate.py and :mod:`zoo.models.inference` can rebuild the run without Hydra.
+Every checkpoint carries ``checkpoint["zoo"] = {"config", "model_class", "wandb_id"}`` (:mod:`zoo.checkpoint`)
+so that evaluate.py and :mod:`zoo.models.inference` can rebuild the run without Hydra. The priming workflow
+(``finetune:`` configs) lives above this module in :mod:`zoo.workflows.priming`; train.py picks it.
 """
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from zoo import checkpoint as zoo_checkpoint
+from zoo.checkpoint import load_run_checkpoint
 from zoo.datamodules.samples import DataInfo
+from zoo.loggers import flatten_metrics
 
 DATAINFO_FIELDS = tuple(f.name for f in dataclasses.fields(DataInfo) if f.name not in ("task", "sizes"))
 
@@ -85,12 +89,6 @@ def check_task(cls: type, info: DataInfo, where: str = "model") -> None:
                          f"config, or a recognition model with identity data)")
 
 
-def build_model(model_cfg: DictConfig, info: DataInfo) -> L.LightningModule:
-    cls = model_class(model_cfg)
-    check_task(cls, info)
-    return instantiate(fill_from_info(model_cfg, info))
-
-
 MONITORING_CALLBACKS = ("ModelCheckpoint", "EarlyStopping")
 
 
@@ -126,9 +124,7 @@ class RunRecord(L.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            checkpoint: dict[str, Any]) -> None:
-        cls = type(pl_module)
-        checkpoint["zoo"] = {"config": self.config, "model_class": f"{cls.__module__}.{cls.__qualname__}",
-                             "wandb_id": self.wandb_id}
+        zoo_checkpoint.record(checkpoint, self.config, type(pl_module), self.wandb_id)
 
 
 def _resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -166,9 +162,8 @@ def _ckpt_dir(callbacks: list[L.Callback]) -> str | None:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """compose -> instantiate -> ``trainer.fit`` (+ ``trainer.test`` on the best checkpoint when cfg.test)."""
     if cfg.get("finetune"):
-        from zoo.workflows.priming import run as priming_run  # recognition priming workflow (lazy import)
-
-        return priming_run(cfg)
+        raise ValueError("config key finetune is set: the priming workflow runs it (zoo.workflows.priming.run, "
+                         "what train.py calls for such configs); zoo.run.train runs one plain training")
     validate_config(cfg)
     L.seed_everything(int(cfg.get("seed", 0)), workers=True)
     torch.set_float32_matmul_precision(cfg.get("matmul_precision", "high"))
@@ -231,20 +226,6 @@ def finish_loggers(logger: Any) -> None:
             lg.experiment.finish()
 
 
-def load_run_checkpoint(path: str | os.PathLike) -> tuple[type, dict[str, Any], dict[str, Any]]:
-    """(model class, saved run config (may be empty), raw checkpoint) of a zoo checkpoint."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"ckpt_path: checkpoint file {p} does not exist")
-    ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    zoo = ckpt.get("zoo") or {}
-    cls_path = zoo.get("model_class") or ((zoo.get("config") or {}).get("model") or {}).get("_target_")
-    if not cls_path:
-        raise ValueError(f"{p}: not a zoo checkpoint (no checkpoint['zoo']['model_class']); "
-                         f"train it with train.py or pass the model class yourself")
-    return get_class(cls_path), zoo.get("config") or {}, ckpt
-
-
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Test a checkpoint and write its report (metrics.json + PNGs), logging both to the configured logger."""
     if not cfg.get("ckpt_path"):
@@ -289,8 +270,6 @@ def _jsonable(obj: Any) -> Any:
 def _log_report(logger: Any, report: dict[str, Any], out_dir: Path) -> None:
     """Log scalar metrics, the JSON file and every PNG under ``out_dir`` to W&B (other loggers: scalars)."""
     from lightning.pytorch.loggers import WandbLogger
-
-    from zoo.models import flatten_metrics
 
     scalars = {f"eval/{k}": v for k, v in flatten_metrics(report).items()}
     for lg in logger if isinstance(logger, list) else ([logger] if logger else []):

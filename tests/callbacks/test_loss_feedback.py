@@ -82,8 +82,9 @@ def _trainer(tmp_path, **kw):
 
 # ---- unit ---------------------------------------------------------------------------------------------------
 def _fake(sampler, n_batches=10):
-    trainer = SimpleNamespace(datamodule=SimpleNamespace(train_sampler=sampler), num_training_batches=n_batches,
-                              log_every_n_steps=0)
+    dm = TinyDM(batch_size=3, num_workers=0)
+    dm.train_sampler = sampler  # what train_dataloader() would have built
+    trainer = SimpleNamespace(datamodule=dm, num_training_batches=n_batches, log_every_n_steps=0)
     return trainer, SimpleNamespace(device=torch.device("cpu"))
 
 

@@ -49,7 +49,20 @@ def test_unknown_backbone_lists_choices():
     assert "no_such_net_xyz" in msg and "fuhl2019" in msg and "timm" in msg
 
 
-def test_register_backbone():
+@pytest.fixture
+def clean_registry():
+    """Restore the global backbone registry after the test (registrations must not leak into other tests)."""
+    from zoo.models import backbones
+
+    saved = dict(backbones._REGISTRY)
+    yield
+    backbones._REGISTRY.clear()
+    backbones._REGISTRY.update(saved)
+
+
+def test_register_backbone(clean_registry):
+    before = set(registered_backbones())
+
     class Tiny(nn.Module):
         def __init__(self, in_chans=1, width=4):
             super().__init__()
@@ -60,12 +73,20 @@ def test_register_backbone():
             return self.conv(x).mean((2, 3))
 
     register_backbone("test_tiny_net", Tiny)
-    assert "test_tiny_net" in registered_backbones()
+    assert set(registered_backbones()) == before | {"test_tiny_net"}
+    torch.manual_seed(0)
     net = create_backbone("test_tiny_net", in_chans=3, width=5)
-    assert net(torch.randn(1, 3, 8, 8)).shape == (1, 5)
+    x = torch.randn(1, 3, 8, 8)
+    # the registered factory is what create_backbone builds: same output as the conv computed by hand
+    want = torch.nn.functional.conv2d(x, net.conv.weight, net.conv.bias).mean((2, 3))
+    torch.testing.assert_close(net(x), want)
 
     class Other(Tiny):
         pass
 
     with pytest.raises(ValueError, match="already registered"):
         register_backbone("test_tiny_net", Other)
+
+
+def test_registry_is_clean_after_registering():
+    assert "test_tiny_net" not in registered_backbones()

@@ -3,8 +3,6 @@ Lightning stack (loss-stage schedule L2 -> L1 -> Wing, validation head, NaN guar
 import lightning as L
 import torch
 
-from zoo.callbacks.loss_schedule import LossSchedule
-from zoo.callbacks.nan_guard import NaNGuard
 from zoo.datamodules.landmark_folders import LandmarkDataModule
 from zoo.models.landmark import LandmarkRegressor
 
@@ -25,7 +23,7 @@ def test_overfits_eight_real_faces(tmp_path, shared_data):
                               loss_schedule=[{"epoch": 0, "loss": "l2"}, {"epoch": 60, "loss": "l1"},
                                              {"epoch": 120, "loss": "wing", "omega": 10.0, "epsilon": 2.0}],
                               optimizer=lambda p: torch.optim.SGD(p, lr=0.003, momentum=0.9, weight_decay=5e-4))
-    trainer = L.Trainer(max_epochs=150, callbacks=[LossSchedule(verbose=False), NaNGuard()], logger=False,
+    trainer = L.Trainer(max_epochs=150, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         gradient_clip_val=5.0, accelerator="cpu", limit_val_batches=0)
     trainer.fit(model, datamodule=dm)

@@ -29,7 +29,7 @@ def _params(module):
 
 
 def test_arcface_priming_keeps_embedder_and_reinitialises_centres(tmp_path):
-    from zoo.run import train
+    from zoo.workflows.priming import run as train
 
     cfg = priming_cfg(tmp_path, "model=arcface", "model.backbone=resnet10t", "finetune.fraction=0.1",
                       "+finetune.model.optimizer.lr=1.0e-12")  # fine-tuning step leaves the weights ~unchanged
@@ -50,7 +50,7 @@ def test_arcface_priming_keeps_embedder_and_reinitialises_centres(tmp_path):
 
 def test_finetune_from_checkpoint_without_reinit_names_both_counts(tmp_path):
     from zoo.models.recognition import ArcFaceModel
-    from zoo.run import train
+    from zoo.workflows.priming import run as train
 
     src = ArcFaceModel(backbone="resnet10t", channels=3, image_size=64, num_identities=3)
     ckpt = tmp_path / "pre.ckpt"
@@ -64,7 +64,7 @@ def test_finetune_from_checkpoint_without_reinit_names_both_counts(tmp_path):
 def test_synthetic_to_real_priming_with_the_experiment_defaults(tmp_path):
     """experiment=kortylewski_priming as committed: FaceNet primed on 3DMM-synthetic identities (tiny here),
     fine-tuned on 25 % of the YTF training images."""
-    from zoo.run import train
+    from zoo.workflows.priming import run as train
 
     ytf = shared_path("ytf_keypoints")
     overrides = [
@@ -84,8 +84,20 @@ def test_synthetic_to_real_priming_with_the_experiment_defaults(tmp_path):
     assert res["pretrain"]["datamodule"].info.num_identities == 12
     assert res["datamodule"].train_fraction == 0.25 and res["trainer"].state.finished
     assert (tmp_path / "finetune" / "checkpoints" / "config.yaml").is_file()
-    assert res["model"].hparams.init_from == res["pretrained_checkpoint"]
     assert str(tmp_path / "pretrain") in res["pretrained_checkpoint"]
+    # the fine-tuning stage started from the synthetic checkpoint's weights: rebuild the fine-tuning model,
+    # run only its init hook, and compare every embedder tensor with the pretrained checkpoint's own tensors
+    pre = torch.load(res["pretrained_checkpoint"], map_location="cpu", weights_only=False)["state_dict"]
+    fresh = type(res["model"])(**{**res["model"].hparams, "init_from": res["pretrained_checkpoint"]})
+    info = fresh.load_pretrained(res["pretrained_checkpoint"])
+    emb = {k: v for k, v in fresh.state_dict().items() if k.startswith("embedder.")}
+    assert emb and sorted(info["loaded"]) == sorted(emb)
+    for k, v in emb.items():
+        torch.testing.assert_close(v, pre[k], rtol=0, atol=0, msg=k)
+    # and the pretraining really changed the weights (so equality above is not the common random init)
+    torch.manual_seed(12345)
+    other = type(res["model"])(**{**res["model"].hparams, "init_from": None})
+    assert any(not torch.equal(other.state_dict()[k], pre[k]) for k in emb if pre[k].is_floating_point())
 
 
 @pytest.mark.parametrize("key,value,match", [

@@ -1,22 +1,23 @@
 """Feeds per-sample training losses to the training sampler (LPBB of seed 002) and reports progress.
 
-After every training batch :class:`LossFeedback`
+The callback talks to the data only through the :class:`zoo.datamodules.base.SamplerFeedback` hook that
+``trainer.datamodule`` implements (every zoo datamodule does); after every training batch it
 
-1. tells the sampler how many batches of the epoch are trained (``sampler.mark_trained``, any zoo sampler)
-   so that a checkpoint resumes after exactly those batches;
-2. if the sampler has ``update`` (LPBB): reads ``outputs["per_sample_loss"]`` [B] and ``outputs["index"]``
+1. tells the datamodule how many batches of the epoch are trained (``mark_trained``) so that a checkpoint
+   resumes after exactly those batches;
+2. if the datamodule ``takes_losses`` (LPBB): reads ``outputs["per_sample_loss"]`` [B] and ``outputs["index"]``
    [B] from ``training_step``'s returned dict, all-gathers the (index, loss) pairs of all ranks
-   (:func:`zoo.datamodules.samplers.lpbb.all_gather_pairs`) and calls ``sampler.update(index, loss)`` with
+   (:func:`zoo.datamodules.samplers.lpbb.all_gather_pairs`) and calls ``record_losses(index, loss)`` with
    the *same* gathered tensors on every rank, so the loss tables stay identical;
-3. if the sampler is in ``mode="refresh"`` (the paper's BB): every ``sampler.refresh_every`` fraction of the
-   epoch's batches (paper: 10%) recomputes the loss of every training sample -- model in eval mode, no
-   gradients, each rank a sequential ``r::world`` shard of ``trainer.datamodule.datasets["train"]`` at the
-   datamodule's eval batch size, through ``pl_module.per_sample_loss(batch) -> (losses [B], index [B])``
-   -- gathers and updates the table, then restores every submodule's train/eval mode. The refresh reads
-   the training dataset as the datamodule gives it, i.e. *with* its training augmentation: the losses are
-   those of augmented views, like the online losses (the paper trains with online augmentation).
+3. if ``refresh_every`` is set (the paper's BB): every ``refresh_every`` fraction of the epoch's batches
+   (paper: 10%) recomputes the loss of every training sample -- model in eval mode, no gradients, each rank
+   over ``datamodule.refresh_loader()`` (its sequential ``r::world`` shard of the training set at the eval
+   batch size; one persistent loader, no new workers per refresh), through
+   ``pl_module.per_sample_loss(batch) -> (losses [B], index [B])`` -- gathers and records them, then restores
+   every submodule's train/eval mode. The refresh reads the training dataset with its training augmentation:
+   the losses are those of augmented views, like the online losses (the paper trains with online augmentation).
 4. logs ``lpbb/max_median_ratio``, ``lpbb/ess`` (normalised effective sample size, 1 = uniform),
-   ``lpbb/seen_fraction`` every ``log_every_n_steps`` steps (O(n) each time) and ``lpbb/refresh_seconds``.
+   ``lpbb/seen_fraction`` every ``log_every_n_steps`` steps (``sampler_stats()``) and ``lpbb/refresh_seconds``.
 
 Under DDP the callback uses ``torch.distributed`` directly (Lightning's DDP strategies initialise it), so
 the same code path runs in a plain gloo/NCCL process group.
@@ -30,24 +31,17 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
+from zoo.datamodules.base import SamplerFeedback
 from zoo.datamodules.samplers.lpbb import all_gather_pairs
 
-__all__ = ["LossFeedback", "all_gather_pairs", "train_sampler_of"]
+__all__ = ["LossFeedback"]
 
 
-def train_sampler_of(trainer: L.Trainer) -> Any:
-    """The training sampler: ``trainer.datamodule.train_sampler`` or the train DataLoader's sampler."""
-    s = getattr(getattr(trainer, "datamodule", None), "train_sampler", None)
-    if s is not None:
-        return s
-    dl = getattr(trainer, "train_dataloader", None)
-    for name in ("sampler", "batch_sampler"):
-        cand = getattr(dl, name, None)
-        if hasattr(cand, "mark_trained") or hasattr(cand, "update"):
-            return cand
-    return None
+def feedback_of(trainer: L.Trainer) -> SamplerFeedback | None:
+    """``trainer.datamodule`` when it implements the :class:`SamplerFeedback` hook, else None (plain loaders)."""
+    dm = getattr(trainer, "datamodule", None)
+    return dm if isinstance(dm, SamplerFeedback) else None
 
 
 class LossFeedback(L.Callback):
@@ -56,49 +50,42 @@ class LossFeedback(L.Callback):
     Args:
         log_every_n_steps: how often to log ``lpbb/*`` statistics; default the trainer's
             ``log_every_n_steps``; 0 disables them.
-        refresh_batch_size: batch size of the refresh pass (default: ``datamodule.eval_batch_size``).
-        refresh_num_workers: DataLoader workers of the refresh pass (default: ``datamodule.num_workers``).
+    The refresh pass runs at the datamodule's ``eval_batch_size`` with its ``num_workers``.
     """
 
-    def __init__(self, log_every_n_steps: int | None = None, refresh_batch_size: int | None = None,
-                 refresh_num_workers: int | None = None) -> None:
-        for key, value, lo in (("log_every_n_steps", log_every_n_steps, 0),
-                               ("refresh_batch_size", refresh_batch_size, 1),
-                               ("refresh_num_workers", refresh_num_workers, 0)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lo):
-                raise ValueError(f"callbacks.loss_feedback.{key}: got {value!r}, expected null or an integer >= {lo}")
+    def __init__(self, log_every_n_steps: int | None = None) -> None:
+        if log_every_n_steps is not None and (isinstance(log_every_n_steps, bool)
+                                              or not isinstance(log_every_n_steps, int) or log_every_n_steps < 0):
+            raise ValueError(f"callbacks.loss_feedback.log_every_n_steps: got {log_every_n_steps!r}, expected null "
+                             f"or an integer >= 0")
         self.log_every_n_steps = log_every_n_steps
-        self.refresh_batch_size = refresh_batch_size
-        self.refresh_num_workers = refresh_num_workers
         self.refreshes = 0
         self._warned_none = False
 
     # ---- online feedback -----------------------------------------------------------------------------
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        sampler = train_sampler_of(trainer)
-        if sampler is None:
+        data = feedback_of(trainer)
+        if data is None:
             return
-        if hasattr(sampler, "mark_trained"):
-            sampler.mark_trained(batch_idx + 1)
-        if not hasattr(sampler, "update"):
+        data.mark_trained(batch_idx + 1)
+        if not data.takes_losses:
             return
         idx, loss = self._pairs(outputs, pl_module)
         idx, loss = all_gather_pairs(idx, loss)  # every rank takes part, even with an empty batch
         try:
-            sampler.update(idx, loss)
+            data.record_losses(idx, loss)
         except ValueError as e:
             raise ValueError(f"LossFeedback at global step {trainer.global_step} (batch {batch_idx} of epoch "
                              f"{trainer.current_epoch}): {e}") from e
-        if getattr(sampler, "mode", "online") == "refresh":
-            period = self.refresh_period(trainer, sampler)
-            if (batch_idx + 1) % period == 0:
-                self.refresh(trainer, pl_module, sampler)
+        if data.refresh_every is not None:
+            if (batch_idx + 1) % self.refresh_period(trainer, data.refresh_every) == 0:
+                self.refresh(trainer, pl_module, data)
         every = trainer.log_every_n_steps if self.log_every_n_steps is None else self.log_every_n_steps
-        if every and hasattr(sampler, "stats") and (batch_idx + 1) % every == 0:
-            stats = sampler.stats()
+        if every and (batch_idx + 1) % every == 0:
+            stats = data.sampler_stats()
             for k in ("max_median_ratio", "ess", "seen_fraction"):
-                if math.isfinite(stats[k]):
+                if k in stats and math.isfinite(stats[k]):
                     pl_module.log(f"lpbb/{k}", stats[k], on_step=True, on_epoch=False, batch_size=1)
 
     def _pairs(self, outputs: Any, pl_module: L.LightningModule) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,28 +108,19 @@ class LossFeedback(L.Callback):
 
     # ---- refresh (BB) --------------------------------------------------------------------------------
     @staticmethod
-    def refresh_period(trainer: L.Trainer, sampler: Any) -> int:
+    def refresh_period(trainer: L.Trainer, refresh_every: float) -> int:
         """Batches between full refreshes: max(1, round(refresh_every * batches per epoch))."""
         nb = trainer.num_training_batches
         if not math.isfinite(nb):
-            nb = max(1, len(sampler) // max(1, getattr(sampler, "batch_size", 1)))
-        return max(1, int(round(sampler.refresh_every * nb)))
+            nb = len(trainer.train_dataloader)
+        return max(1, int(round(refresh_every * nb)))
 
-    def refresh(self, trainer: L.Trainer, pl_module: L.LightningModule, sampler: Any) -> None:
-        """Recompute every training sample's loss (each rank its shard), gather, update the table."""
+    def refresh(self, trainer: L.Trainer, pl_module: L.LightningModule, data: SamplerFeedback) -> None:
+        """Recompute every training sample's loss (each rank its shard), gather, record them."""
         from lightning.pytorch.utilities import move_data_to_device
 
         t0 = time.perf_counter()
-        dm = trainer.datamodule
-        ds = (getattr(dm, "datasets", None) or {}).get("train") if dm is not None else None
-        if ds is None:
-            raise ValueError("LossFeedback: sampler mode 'refresh' needs trainer.datamodule.datasets['train'] "
-                             "(a zoo FaceDataModule); use mode 'online' otherwise")
-        rank, world = trainer.global_rank, trainer.world_size
-        bs = self.refresh_batch_size or getattr(dm, "eval_batch_size", None) or getattr(dm, "batch_size", 64)
-        nw = self.refresh_num_workers if self.refresh_num_workers is not None else getattr(dm, "num_workers", 0)
-        loader = DataLoader(ds, batch_size=bs, sampler=range(rank, len(ds), world), num_workers=nw,
-                            pin_memory=getattr(dm, "pin_memory", False))
+        loader = data.refresh_loader()
         modes = [(m, m.training) for m in pl_module.modules()]
         pl_module.eval()
         idx_l, loss_l = [], []
@@ -160,6 +138,6 @@ class LossFeedback(L.Callback):
         idx = torch.cat(idx_l).to(dev) if idx_l else torch.zeros(0, dtype=torch.long, device=dev)
         loss = torch.cat(loss_l).to(dev) if loss_l else torch.zeros(0, device=dev)
         idx, loss = all_gather_pairs(idx, loss)
-        sampler.update(idx, loss)
+        data.record_losses(idx, loss)
         self.refreshes += 1
         pl_module.log("lpbb/refresh_seconds", time.perf_counter() - t0, on_step=True, on_epoch=False, batch_size=1)

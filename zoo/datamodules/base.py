@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import lightning as L
 import torch
@@ -204,3 +204,62 @@ class FaceDataModule(L.LightningDataModule):
                               f"{type(self.train_sampler).__name__}, which cannot take its state",
                               "the checkpoint's sampler to resume it, or a new run without ckpt_path")
             load(state_dict["train_sampler"])
+
+    # ---- sampler feedback (the one hook between the training step and the data; see SamplerFeedback) ---------
+    @property
+    def takes_losses(self) -> bool:
+        return hasattr(self.train_sampler, "update")
+
+    @property
+    def refresh_every(self) -> float | None:
+        s = self.train_sampler
+        return float(s.refresh_every) if getattr(s, "mode", None) == "refresh" else None
+
+    def record_losses(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
+        if self.takes_losses:
+            self.train_sampler.update(indices, losses)
+
+    def mark_trained(self, batches: int) -> None:
+        if hasattr(self.train_sampler, "mark_trained"):
+            self.train_sampler.mark_trained(batches)
+
+    def sampler_stats(self) -> dict[str, float]:
+        return self.train_sampler.stats() if hasattr(self.train_sampler, "stats") else {}
+
+    def refresh_loader(self) -> DataLoader:
+        """This rank's sequential shard ``rank::world`` of the training set (with its training transform) at
+        ``eval_batch_size``; built once and kept (its workers persist between refreshes when num_workers > 0)."""
+        ds = self.datasets.get("train")
+        if ds is None:
+            raise ValueError(f"{type(self).__name__}: no training split to refresh the sampler's losses from")
+        rank, world = dist_rank_world()
+        key = (id(ds), rank, world)
+        if getattr(self, "_refresh", (None, None))[0] != key:
+            self._refresh = (key, self._loader(ds, self.eval_batch_size, sampler=range(rank, len(ds), world)))
+        return self._refresh[1]
+
+
+@runtime_checkable
+class SamplerFeedback(Protocol):
+    """What the training step may tell the data (implemented by :class:`FaceDataModule`; driven by
+    :class:`zoo.callbacks.loss_feedback.LossFeedback`, the only caller):
+
+    * ``takes_losses``: the training sampler wants per-sample losses (LPBB);
+    * ``record_losses(indices [N], losses [N])``: the losses of these dataset indices (all ranks' pairs, the
+      same on every rank);
+    * ``mark_trained(batches)``: batches of the current epoch trained so far (exact mid-epoch resume);
+    * ``refresh_every``: fraction of an epoch between full loss refreshes (LPBB ``mode=refresh``), else None;
+    * ``refresh_loader()``: the loader of this rank's training shard the refresh pass runs over;
+    * ``sampler_stats()``: scalars to log (``max_median_ratio``, ``ess``, ``seen_fraction``; may be empty).
+    """
+
+    takes_losses: bool
+    refresh_every: float | None
+
+    def record_losses(self, indices: torch.Tensor, losses: torch.Tensor) -> None: ...
+
+    def mark_trained(self, batches: int) -> None: ...
+
+    def refresh_loader(self) -> DataLoader: ...
+
+    def sampler_stats(self) -> dict[str, float]: ...

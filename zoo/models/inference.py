@@ -56,7 +56,7 @@ class LandmarkPredictor:
         """Load a checkpoint written by train.py (a full pickle: load only checkpoints you trust); crop settings come from its saved data config (keys
         ``crop_scale`` (or the synthetic data's ``face_scale`` = 1 / crop_scale), ``mean``, ``std``,
         ``interpolation``; defaults 1.25, 0, 1, area) unless overridden."""
-        from zoo.run import load_run_checkpoint
+        from zoo.checkpoint import load_run_checkpoint
 
         model_cls, config, _ = load_run_checkpoint(path)
         if getattr(model_cls, "task", None) != "landmarks":

@@ -22,20 +22,23 @@ shape with a near-zero last layer keeps initial errors small, which is what keep
 means 10 px; ``"normalized"`` divides predictions, targets and ``v`` by ``image_size`` (then use
 ω≈0.1 and the like).
 
-The coordinate loss follows a *loss-stage schedule* (paper: L2, then L1, then Wing ω=10 ε=2), applied by
-:class:`zoo.callbacks.loss_schedule.LossSchedule`; each stage starts at ``epoch`` (absolute) or at
-``fraction`` · ``trainer.max_epochs``.
+The coordinate loss follows a *loss-stage schedule* (paper: L2, then L1, then Wing ω=10 ε=2) that the model
+owns (``model.loss_schedule``, stored in checkpoints): at every training epoch start the model picks the stage
+whose start is the largest one <= the current epoch (:func:`stage_index`); each stage starts at ``epoch``
+(absolute) or at ``fraction`` · ``trainer.max_epochs``, so a resumed run lands in the right stage.
 """
 from __future__ import annotations
 
 import warnings
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
-import lightning as L
+from pathlib import Path
+
 import torch
 from torch import nn
 
-from zoo.models import flatten_metrics
+from zoo.loggers import flatten_metrics
+from zoo.models.base import ZooModule
 from zoo.models.backbones import create_backbone
 from zoo.models.heads import LandmarkHead
 
@@ -101,7 +104,7 @@ def stage_index(schedule: Sequence[Mapping[str, Any]], epoch: int, max_epochs: i
     return idx
 
 
-class LandmarkRegressor(L.LightningModule):
+class LandmarkRegressor(ZooModule):
     """Landmark regression LightningModule (seed 002 net by default, any timm backbone by name).
 
     ``forward(images)`` returns ``{"landmarks": [B, L, 2] crop pixels, "validation": [B, L] px or None}``.
@@ -140,7 +143,8 @@ class LandmarkRegressor(L.LightningModule):
         metrics: dict[str, Any] | None = None,
         subset_names: list[str] | None = None,
     ) -> None:
-        super().__init__()
+        args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        super().__init__(optimizer, scheduler, scheduler_interval, channels_last)
         for key, val in (("num_landmarks", num_landmarks), ("image_size", image_size), ("channels", channels)):
             if not isinstance(val, int) or val <= 0:
                 raise ValueError(f"model.{key} must be a positive integer (train.py fills it from the datamodule's "
@@ -153,14 +157,10 @@ class LandmarkRegressor(L.LightningModule):
             raise ValueError(f"model.validation_weight must be a number >= 0, got {validation_weight!r}")
         if not isinstance(validation_warmup_steps, int) or validation_warmup_steps < 0:
             raise ValueError(f"model.validation_warmup_steps must be an integer >= 0, got {validation_warmup_steps!r}")
-        if scheduler_interval not in ("epoch", "step"):
-            raise ValueError(f"model.scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
         if output_scale is not None and output_scale <= 0:
             raise ValueError(f"model.output_scale must be > 0 or null, got {output_scale!r}")
         self.loss_schedule = check_loss_schedule(loss_schedule)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
+        self.save_config(args)
 
         self.backbone = create_backbone(backbone, in_chans=channels, **(backbone_kwargs or {}))
         self.head = LandmarkHead(self.backbone.num_features, num_landmarks, hidden=head_hidden,
@@ -175,9 +175,7 @@ class LandmarkRegressor(L.LightningModule):
         self.stage = 0
         self.val_metrics = self._make_metrics()
         self.test_metrics = self._make_metrics()
-        self.test_results: dict[str, Any] = {}
-        if channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.apply_channels_last()
 
     # ---- losses -------------------------------------------------------------------------------------
     def _coord_loss(self, stage: int) -> nn.Module:
@@ -234,6 +232,14 @@ class LandmarkRegressor(L.LightningModule):
         r = self.criterion(pred, val, target, weight=weight)
         return LossParts(r.total, r.coord, r.validation)
 
+    def on_train_epoch_start(self) -> None:
+        """Apply the loss schedule: the stage active at this epoch (logged as ``train/loss_stage``)."""
+        i = stage_index(self.loss_schedule, self.current_epoch, self.trainer.max_epochs)
+        if self.set_loss_stage(i) and self.trainer.is_global_zero:
+            st = self.loss_schedule[i]
+            args = {k: v for k, v in st.items() if k not in ("loss", "epoch", "fraction")}
+            print(f"[zoo] epoch {self.current_epoch}: coordinate loss -> {st['loss']} {args or ''}")
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["loss_stage"] = self.stage
 
@@ -244,9 +250,7 @@ class LandmarkRegressor(L.LightningModule):
 
     # ---- forward ------------------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor | None]:
-        if self.hparams.channels_last and images.dim() == 4:
-            images = images.contiguous(memory_format=torch.channels_last)
-        o, v = self.head(self.backbone(images))
+        o, v = self.head(self.backbone(self.as_input(images)))
         lm = self.anchor + self.scale * o
         return {"landmarks": lm, "validation": None if v is None else self.scale * v}
 
@@ -272,8 +276,11 @@ class LandmarkRegressor(L.LightningModule):
         if self.hparams.validation_head:
             self.criterion.weight = self.current_validation_weight()
         out = self(batch["image"])
+        self.guard("network output (landmarks)", out["landmarks"])
+        self.guard("network output (validation signal)", out["validation"])
         parts = self.loss_parts(out, batch)
         loss = parts.total.mean()
+        self.guard("training loss", loss)
         bs = batch["image"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bs)
         self.log("train/coord_loss", parts.coord.mean(), batch_size=bs)
@@ -375,55 +382,55 @@ class LandmarkRegressor(L.LightningModule):
             kw.setdefault("scheme", self.hparams.scheme)
         return LandmarkMetrics(**kw)
 
-    def write_report(self, outdir: str) -> dict[str, Any]:
-        """Write ``metrics.json`` and PNG plots of the last ``trainer.test`` run to ``outdir``; return the
-        metrics dict (what evaluate.py logs). Plots: ``ced.png`` (cumulative error distribution),
-        ``validation.png`` (sorted error vs validation signal, paper Fig. 4; with the validation head),
-        ``samples.png`` (test crops, predictions coloured by the validation signal)."""
-        if not self.test_results:
-            raise ValueError("write_report: run trainer.test(model, datamodule=...) first (no test results)")
-        return write_landmark_report(self.test_results, outdir)
+    def write_figures(self, out: Path) -> None:
+        """``ced.png`` (cumulative error distribution), ``validation.png`` (sorted error vs validation signal,
+        paper Fig. 4; with the validation head), ``samples.png`` (test crops, predictions coloured by the
+        validation signal)."""
+        write_landmark_figures(self.test_results, out)
 
-    # ---- optimisation ---------------------------------------------------------------------------------
-    def configure_optimizers(self) -> Any:
-        factory = self.optimizer_factory
-        if factory is None:
-            factory = lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)  # noqa: E731
-        opt = factory(self.parameters())
-        if self.scheduler_factory is None:
-            return opt
-        sched = self.scheduler_factory(opt)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": self.hparams.scheduler_interval}}
+    @staticmethod
+    def default_optimizer(params: Any) -> torch.optim.Optimizer:
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
 
 
-def write_landmark_report(results: Mapping[str, Any], outdir: str) -> dict[str, Any]:
-    """metrics.json + PNGs from ``{"metrics": dict, "values": LandmarkMetrics.values(), "samples": dict}``."""
-    import json
-    from pathlib import Path
+def sample_grid(images: Any, pred: Any, target: Any | None = None, validation: Any | None = None,
+                cols: int = 4, title: str | None = None) -> Any:
+    """RGB uint8 array [H, W, 3]: one :func:`zoo.metrics._landmark_plots.sample_figure` per crop
+    (``images`` [N, C, H, W], ``pred``/``target`` [N, L, 2] px, ``validation`` [N, L]), tiled ``cols`` per row."""
+    import numpy as np
 
-    import matplotlib
+    from zoo.metrics._landmark_plots import sample_figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    tiles = []
+    for i in range(len(images)):
+        fig = sample_figure(images[i], pred[i], None if validation is None else validation[i],
+                            None if target is None else target[i], title=title if i == 0 else None)
+        fig.canvas.draw()
+        tiles.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+    if not tiles:
+        raise ValueError("sample_grid: no images")
+    h, w = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
+    tiles = [np.pad(t, ((0, h - t.shape[0]), (0, w - t.shape[1]), (0, 0)), constant_values=255) for t in tiles]
+    cols = max(1, min(cols, len(tiles)))
+    tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cols)
+    rows = [np.concatenate(tiles[r:r + cols], axis=1) for r in range(0, len(tiles), cols)]
+    return np.concatenate(rows, axis=0)
 
-    from zoo.callbacks.visual_logging import render_predictions
+
+def write_landmark_figures(results: Mapping[str, Any], out: Path) -> None:
+    """PNGs from ``{"metrics": dict, "values": LandmarkMetrics.values(), "samples": dict}`` into ``out``."""
+    import matplotlib.image
+
     from zoo.metrics._landmark_plots import ced_figure, validation_figure
 
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = {k: float(v) for k, v in flatten_metrics(results["metrics"]).items()}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
     vals = results.get("values") or {}
-    figs = {}
     if vals.get("nme_face") is not None:
-        figs["ced"] = ced_figure({"test": vals["nme_face"]})
+        ced_figure({"test": vals["nme_face"]}).savefig(out / "ced.png", dpi=100, bbox_inches="tight")
     if vals.get("validation") is not None:
-        figs["validation"] = validation_figure(vals["err_px"], vals["validation"], vals["visible"])
+        validation_figure(vals["err_px"], vals["validation"], vals["visible"]).savefig(
+            out / "validation.png", dpi=100, bbox_inches="tight")
     smp = results.get("samples")
     if smp:
-        figs["samples"] = render_predictions(smp["image"], smp["pred"], smp["target"], smp["validation"],
-                                             title="test samples (colour: validation signal, px)")
-    for name, fig in figs.items():
-        fig.savefig(out / f"{name}.png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
-    return metrics
+        grid = sample_grid(smp["image"], smp["pred"], smp["target"], smp["validation"],
+                           title="test samples (colour: validation signal, px)")
+        matplotlib.image.imsave(out / "samples.png", grid)

@@ -19,37 +19,20 @@ the priming workflow), and :meth:`EmbeddingModel.write_report` for ``evaluate.py
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 
 import zoo.models.nn4small  # noqa: F401  (registers the "nn4small" backbone)
-from zoo.models import flatten_metrics
+from zoo.checkpoint import read as read_checkpoint
+from zoo.loggers import flatten_metrics
 from zoo.models.backbones import create_backbone
+from zoo.models.base import ZooModule, plain
 from zoo.models.embedding_head import EmbeddingHead
-
-def _plain(x: Any) -> Any:
-    """OmegaConf containers -> plain Python containers (checkpoint hyper-parameters stay loadable with
-    ``torch.load(weights_only=True)``)."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(x, (DictConfig, ListConfig)):
-            return OmegaConf.to_container(x, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    if isinstance(x, Mapping):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    return x
-
 
 class Embedder(nn.Module):
     """``image [B, C, H, W] -> F.normalize(head(backbone(image)))`` ``[B, D]``: the exportable network."""
@@ -62,9 +45,7 @@ class Embedder(nn.Module):
         return F.normalize(self.head(self.backbone(image)), dim=1)
 
 
-class EmbeddingModel(L.LightningModule):
-    #: what a ModelCheckpoint/EarlyStopping with ``monitor: null`` watches (zoo.run.build_callbacks)
-    default_monitor = ("val/eer", "min")
+class EmbeddingModel(ZooModule):
     """Base class of the recognition models (see module docstring). Subclasses implement :meth:`compute_loss`.
 
     Args:
@@ -86,6 +67,8 @@ class EmbeddingModel(L.LightningModule):
     """
 
     task = "identities"
+    #: what a ModelCheckpoint/EarlyStopping with ``monitor: null`` watches (zoo.run.build_callbacks)
+    default_monitor = ("val/eer", "min")
 
     def __init__(
         self,
@@ -106,34 +89,26 @@ class EmbeddingModel(L.LightningModule):
         channels_last: bool = False,
         backbone_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(optimizer, scheduler, scheduler_interval, channels_last)
         for key, val in (("channels", channels), ("image_size", image_size)):
             if not isinstance(val, int) or val <= 0:
                 raise ValueError(f"model.{key} must be a positive integer (null is filled from the data by "
                                  f"train.py), got {val!r}")
-        if scheduler_interval not in ("epoch", "step"):
-            raise ValueError(f"model.scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.scheduler_interval = scheduler_interval
-        net = create_backbone(backbone, in_chans=channels, **dict(_plain(backbone_kwargs) or {}))
+        net = create_backbone(backbone, in_chans=channels, **dict(plain(backbone_kwargs) or {}))
         self.embedder = Embedder(net, EmbeddingHead(net.num_features, embedding_dim, head, dropout))
         self.embedding_dim, self.channels, self.image_size = embedding_dim, channels, image_size
         self.flip_tta, self.val_folds, self.far_targets = bool(flip_tta), int(val_folds), tuple(far_targets)
-        self.seed, self.init_from, self.channels_last = seed, init_from, bool(channels_last)
-        if self.channels_last:
-            self.embedder.to(memory_format=torch.channels_last)
+        self.seed, self.init_from = seed, init_from
+        self.apply_channels_last()
         self.val_metric: Any = None
         self.test_metric: Any = None
-        self.test_results: dict[str, Any] | None = None
 
     # ---- forward -------------------------------------------------------------------------------------------
     def embed(self, image: torch.Tensor) -> torch.Tensor:
         if image.dim() != 4 or image.shape[1] != self.channels:
             raise ValueError(f"{type(self).__name__}: expected images [B, {self.channels}, H, W], "
                              f"got {tuple(image.shape)}")
-        if self.channels_last:
-            image = image.contiguous(memory_format=torch.channels_last)
-        return self.embedder(image)
+        return self.embedder(self.as_input(image))
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"embedding": self.embed(image)}
@@ -146,7 +121,9 @@ class EmbeddingModel(L.LightningModule):
 
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         emb = self.embed(batch["image"])
+        self.guard("network output (embedding)", emb)
         loss, per_sample, logs = self.compute_loss(emb, batch["identity"])
+        self.guard("training loss", loss)
         bs = emb.shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=bs)
         for k, v in logs.items():
@@ -223,20 +200,11 @@ class EmbeddingModel(L.LightningModule):
         res = self._compute_and_log(self.test_metric, "test")
         self.test_results = None if res is None else {"metrics": res, "figures": self.test_metric.figures}
 
-    def write_report(self, out_dir: str | Path) -> dict[str, float]:
-        """Write ``metrics.json`` (scalars), ``roc.png`` and ``score_histogram.png`` of the last ``trainer.test``
-        run to ``out_dir``; return the scalar metrics (what evaluate.py logs)."""
-        if not self.test_results:
-            raise ValueError(f"{type(self).__name__}.write_report: run trainer.test(model, datamodule) first "
-                             f"(no test results)")
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        scalars = flatten_metrics(self.test_results["metrics"])
-        (out / "metrics.json").write_text(json.dumps(scalars, indent=2, sort_keys=True))
+    def write_figures(self, out: Path) -> None:
+        """``roc.png`` and ``score_histogram.png`` of the last ``trainer.test`` run."""
         figs = self.test_results["figures"]()
         figs["roc"].savefig(out / "roc.png")
         figs["scores"].savefig(out / "score_histogram.png")
-        return scalars
 
     # ---- initialisation from another checkpoint (priming) -----------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -261,9 +229,7 @@ class EmbeddingModel(L.LightningModule):
         """Copy the embedder weights (backbone + head) of checkpoint ``path`` into this model; subclasses decide
         about other weights (:meth:`pretrained_extra`). Returns the loaded/reinitialised key lists."""
         p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"model.init_from: checkpoint {p} does not exist")
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)  # your own checkpoint (trusted)
+        ckpt = read_checkpoint(p, "model.init_from")  # your own checkpoint (trusted)
         state = ckpt.get("state_dict", ckpt)
         own = self.state_dict()
         emb = {k: v for k, v in state.items() if k.startswith("embedder.")}
@@ -290,21 +256,6 @@ class EmbeddingModel(L.LightningModule):
     def param_groups(self) -> list[dict[str, Any]]:
         return [{"params": [p for p in self.embedder.parameters() if p.requires_grad]}]
 
-    def configure_optimizers(self) -> Any:
-        factory = self.optimizer_factory
-        if factory is None:
-            factory = lambda params: torch.optim.Adam(params, lr=1e-3)  # noqa: E731
-        opt = factory(self.param_groups())
-        if self.scheduler_factory is None:
-            return opt
-        return {"optimizer": opt,
-                "lr_scheduler": {"scheduler": self.scheduler_factory(opt), "interval": self.scheduler_interval}}
-
-    def _save_hparams(self, args: Mapping[str, Any]) -> None:
-        """Save the constructor arguments as plain containers (optimizer/scheduler factories left out, as
-        for the landmark model) so that ``load_from_checkpoint`` and ``zoo.export`` can rebuild the model."""
-        self.save_hyperparameters(_plain({k: v for k, v in args.items() if k not in ("optimizer", "scheduler")}))
-
 
 class FaceNetTriplet(EmbeddingModel):
     """FaceNet (Schroff et al., CVPR 2015) as trained by OpenFace / Kortylewski et al.: nn4small at 96×96, 128-d
@@ -325,8 +276,8 @@ class FaceNetTriplet(EmbeddingModel):
         super().__init__(**kwargs)
         from zoo.losses import TripletLoss
 
-        self._save_hparams({"margin": margin, "miner": miner, "loss_kwargs": loss_kwargs, **kwargs})
-        extra = dict(_plain(loss_kwargs) or {})
+        self.save_config({"margin": margin, "miner": miner, "loss_kwargs": loss_kwargs, **kwargs})
+        extra = dict(plain(loss_kwargs) or {})
         if "reduction" in extra:
             raise ValueError("model.loss_kwargs.reduction is set by FaceNetTriplet (per anchor, then the mean over "
                              "triplets); remove it")
@@ -375,11 +326,11 @@ class ArcFaceModel(EmbeddingModel):
                          image_size=image_size, **kwargs)
         from zoo.losses import build
 
-        self._save_hparams({
+        self.save_config({
             "num_identities": num_identities, "loss": loss, "loss_kwargs": loss_kwargs, "centre_lr": centre_lr,
             "centre_weight_decay": centre_weight_decay, "reinit_centres": reinit_centres, "backbone": backbone,
             "embedding_dim": embedding_dim, "head": head, "dropout": dropout, "image_size": image_size, **kwargs})
-        extra = dict(_plain(loss_kwargs) or {})
+        extra = dict(plain(loss_kwargs) or {})
         if "reduction" in extra:
             raise ValueError("model.loss_kwargs.reduction is set by ArcFaceModel (per sample, then the mean); "
                              "remove it")

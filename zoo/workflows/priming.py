@@ -2,7 +2,8 @@
 
 Kortylewski et al. (seed 000, Sec. 4.3; seed 001, Sec. IV-C) pretrain FaceNet on 3DMM-synthetic faces ("SYN")
 and fine-tune the primed network on 10/25/50/100 % of the real training data, which beats training on the
-real data alone. :func:`run` does both stages with :func:`zoo.run.train`, from one composed config:
+real data alone. :func:`run` does both stages with :func:`zoo.run.train`, from one composed config (train.py
+calls :func:`run` instead of :func:`zoo.run.train` when ``finetune`` is set):
 
 ``cfg.data``/``cfg.model``/``cfg.trainer``...  the pretraining stage (``cfg.pretrain``: optional overrides merged
                                                 into it, e.g. ``{trainer: {max_epochs: 20}}``);
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from zoo.run import train
 
 FINETUNE_KEYS = ("data", "fraction", "reinit_centres", "trainer", "model", "init_from", "init")
 
@@ -77,8 +80,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Pretrain on ``cfg.data``, fine-tune on ``cfg.finetune.data``; returns the fine-tuning stage's
     :func:`zoo.run.train` result plus ``pretrain`` (the first stage's result, None when skipped) and
     ``pretrained_checkpoint``."""
-    from zoo.run import train
-
     ft = _check(cfg)
     out = Path(str(OmegaConf.select(cfg, "paths.output_dir", default=None) or "outputs/priming"))
     # both stage configs are copied before anything runs: train() fills the model's data-dependent keys in place
