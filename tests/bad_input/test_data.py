@@ -268,9 +268,10 @@ def test_identity_list_box_not_numeric(tmp_path):
 def test_lfw_pairs_naming_missing_images_are_listed_not_skipped(tmp_path):
     root = _people(tmp_path / "lfw", {"Ann": 2, "Bob": 1})
     pairs = tmp_path / "pairs.txt"
-    pairs.write_text("1 1\nAnn 1 2\nAnn 1 Carl 3\n")
+    pairs.write_text("1 2\nAnn 1 2\nAnn 1 3\nAnn 1 Carl 3\nBob 1 Dan 1\n")
     dm = _identities(root, val_root=str(root), pairs_files={"val": str(pairs)})
-    raises_naming(lambda: dm.pairs("val"), f"{pairs}:3", "Carl_0003.jpg does not exist", error=FileNotFoundError)
+    raises_naming(lambda: dm.pairs("val"), f"{pairs}:3", "Ann_0003.jpg does not exist", "3 missing image(s) in all",
+                  "line 4: Carl_0003.jpg, line 5: Dan_0001.jpg", error=FileNotFoundError)
 
 
 def test_lfw_pairs_header_count_mismatch(tmp_path):

@@ -100,10 +100,11 @@ def write_lfw_pairs(path: str | Path, records: Sequence[PairRecord]) -> None:
 
 def pair_paths(records: Iterable[PairRecord], root: str | Path, pattern: str = "{name}/{name}_{num:04d}.jpg",
                pairs_file: str | Path = "pairs file") -> list[tuple[Path, Path, bool]]:
-    """Files of each pair: ``root / pattern.format(name=..., num=...)``; FileNotFoundError naming the pairs-file
-    line and the missing file."""
+    """Files of each pair: ``root / pattern.format(name=..., num=...)``. Pairs naming missing files are not
+    skipped (that would change the protocol): one FileNotFoundError gives their count and the first six with their
+    pairs-file lines, the first as ``<pairs file>:<line>: pair names <name> <num>, but <file> does not exist``."""
     root = Path(root)
-    out = []
+    out, missing = [], []
     for r in records:
         files = []
         for name, num in ((r.name1, r.num1), (r.name2, r.num2)):
@@ -112,8 +113,13 @@ def pair_paths(records: Iterable[PairRecord], root: str | Path, pattern: str = "
             except (KeyError, IndexError, ValueError) as e:
                 raise ValueError(f"pair_pattern {pattern!r} must use only {{name}} and {{num}} fields: {e}") from None
             if not f.is_file():
-                raise FileNotFoundError(f"{pairs_file}:{r.line}: pair names {name} {num}, but {f} does not exist "
-                                        f"(pattern {pattern!r} under {root})")
+                missing.append((r.line, name, num, f))
             files.append(f)
         out.append((files[0], files[1], r.same))
+    if missing:
+        line, name, num, f = missing[0]
+        more = "".join(f", line {ln}: {g.name}" for ln, _, _, g in missing[1:6]) + (" ..." if len(missing) > 6 else "")
+        raise FileNotFoundError(f"{pairs_file}:{line}: pair names {name} {num}, but {f} does not exist (pattern "
+                                f"{pattern!r} under {root}); {len(missing)} missing image(s) in all{more}; expected "
+                                f"every image a pair names to exist (pairs are never skipped: the protocol would change)")
     return out
