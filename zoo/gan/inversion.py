@@ -27,7 +27,7 @@ from torch import nn
 
 from zoo.checks import check_int, check_nonnegative, check_positive, invalid
 
-__all__ = ["Latent", "Encoder", "Inverter", "psnr", "ssim"]
+__all__ = ["Latent", "Encoder", "Inverter", "psnr", "ssim", "mean_image"]
 
 
 @dataclass
@@ -75,6 +75,15 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))
     return m.flatten(1).mean(1)
+
+
+@torch.no_grad()
+def mean_image(G: Any, n: int = 1000, seed: int = 0, batch_size: int = 250) -> torch.Tensor:
+    """The generator's average face ``mean_z~N(0,I) G(z)`` [1, 3, R, R] over ``n`` samples: the baseline inversion
+    must beat. (``G(0)``, the image of the mean z, is a flat texture for this DCGAN: z = 0 is far from the
+    typical set ||z|| ≈ √D, so it is a much weaker baseline.)"""
+    z = G.sample_z(n, seed=seed)
+    return torch.stack([G(z[i:i + batch_size]).sum(0) for i in range(0, n, batch_size)]).sum(0, keepdim=True) / n
 
 
 class Encoder(nn.Module):
