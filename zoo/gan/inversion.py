@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.checks import check_int, check_nonnegative, check_positive, invalid
+from zoo.checks import check_int, invalid
+from zoo.gan._cache import default_cache_dir
 
 __all__ = ["Latent", "Encoder", "Inverter", "psnr", "ssim", "mean_image"]
 
@@ -124,8 +125,6 @@ class Inverter:
     def _cache_path(self, steps: int, batch_size: int, pool: int, seed: int) -> Path | None:
         if self.cache_dir is False:
             return None
-        from zoo.gan.directions import default_cache_dir
-
         root = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
         return root / (f"encoder-{getattr(self.G, 'name', 'g')}-{self.G.weights_hash}-s{steps}-b{batch_size}"
                        f"-p{pool}-seed{seed}.pt")
