@@ -1,8 +1,20 @@
 """Fixtures for zoo.gan tests: the real DCGAN weights (skip when absent) and dlib (skip when absent)."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gan_threads():
+    """The module/session fixtures below (encoder, directions) run before tests/conftest.py's per-test thread
+    limit: apply it for the whole session (several threads on a shared 2-core machine are many times slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("ZOO_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

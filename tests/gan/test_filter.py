@@ -70,7 +70,10 @@ def test_filter_accepts_any_callable_and_checks_input():
         filt(a, b[:1])
 
 
-def test_unknown_detector_lists_valid_names():
+def test_unknown_detector_lists_valid_names(monkeypatch):
+    from zoo.gan import detectors
+
+    monkeypatch.delitem(detectors._REGISTRY, "zoo", raising=False)   # as before zoo.models.gan_detector is imported
     with pytest.raises(ValueError, match="'dlib'"):
         load_detector("mediapipe")
     with pytest.raises(ValueError, match="zoo.models.gan_detector"):

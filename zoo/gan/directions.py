@@ -30,18 +30,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from zoo.checks import check_choice, check_fraction, check_int, check_number, invalid
+from zoo.checks import check_choice, check_int, check_number, invalid
+from zoo.gan._cache import CACHE_ENV, default_cache_dir  # noqa: F401 (re-exported)
+from zoo.gan.inversion import Latent
 
 __all__ = ["Attribute", "ATTRIBUTES", "Directions", "fit_directions", "edit", "default_cache_dir", "CACHE_ENV"]
 
-CACHE_ENV = "ZOO_GAN_CACHE"
 # central face box of a 64-px generated / aligned face (rows, cols), from the mean landmark shape
 _FACE_ROWS, _FACE_COLS = slice(24, 56), slice(16, 48)
-
-
-def default_cache_dir() -> Path:
-    """``$ZOO_GAN_CACHE`` or ``~/.cache/zoo/gan``: where fitted encoders and directions are kept."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "zoo" / "gan").expanduser()
 
 
 def _rgb01(images: torch.Tensor) -> torch.Tensor:
@@ -268,8 +264,6 @@ def edit(G: Any, latent: Any, direction: Any, alpha: Any) -> torch.Tensor:
     """Images of ``latent`` moved along a unit ``direction`` [D] by ``alpha`` (scalar or [N]):
     ``G.decode(Latent(z + α·n, residual))``. ``latent``: a :class:`zoo.gan.Latent` or z [N, D].
     |α| ≤ 10 (z ~ N(0, I) has norm ≈ 10 in 100-d: larger steps leave the training distribution)."""
-    from zoo.gan.inversion import Latent
-
     if not isinstance(latent, Latent):
         latent = Latent(torch.as_tensor(latent, dtype=torch.float32))
     z = latent.z

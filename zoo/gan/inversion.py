@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.checks import check_int, check_nonnegative, check_positive, invalid
+from zoo.checks import check_int, invalid
+from zoo.gan._cache import default_cache_dir
 
-__all__ = ["Latent", "Encoder", "Inverter", "psnr", "ssim"]
+__all__ = ["Latent", "Encoder", "Inverter", "psnr", "ssim", "mean_image"]
 
 
 @dataclass
@@ -77,6 +78,15 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
     return m.flatten(1).mean(1)
 
 
+@torch.no_grad()
+def mean_image(G: Any, n: int = 1000, seed: int = 0, batch_size: int = 250) -> torch.Tensor:
+    """The generator's average face ``mean_z~N(0,I) G(z)`` [1, 3, R, R] over ``n`` samples: the baseline inversion
+    must beat. (``G(0)``, the image of the mean z, is a flat texture for this DCGAN: z = 0 is far from the
+    typical set ||z|| ≈ √D, so it is a much weaker baseline.)"""
+    z = G.sample_z(n, seed=seed)
+    return torch.stack([G(z[i:i + batch_size]).sum(0) for i in range(0, n, batch_size)]).sum(0, keepdim=True) / n
+
+
 class Encoder(nn.Module):
     """Image [B, 3, 64, 64] -> z [B, D]: four stride-2 convs (16-32-64-128, BN, LeakyReLU 0.2) and a linear layer."""
 
@@ -115,8 +125,6 @@ class Inverter:
     def _cache_path(self, steps: int, batch_size: int, pool: int, seed: int) -> Path | None:
         if self.cache_dir is False:
             return None
-        from zoo.gan.directions import default_cache_dir
-
         root = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
         return root / (f"encoder-{getattr(self.G, 'name', 'g')}-{self.G.weights_hash}-s{steps}-b{batch_size}"
                        f"-p{pool}-seed{seed}.pt")
