@@ -206,8 +206,9 @@ def main() -> None:
     for r in rows:
         print(r)
     if big:
+        how = "cuda max_memory_allocated" if device.type == "cuda" else "peak RSS growth over the RSS before it, fresh process"
         print(f"\n# Partial FC, B=512, D=512, C=100,000 (s=64, m=0.5); median of {args.big_reps} round-robin reps; "
-              f"peak memory of one fwd+bwd ({'cuda max_memory_allocated' if device.type == 'cuda' else 'peak RSS growth over the RSS before the step, fresh process'})")
+              f"peak memory of one fwd+bwd ({how})")
         print("| loss | fwd+bwd (ms) | time / PML | peak memory (MiB) |")
         print("|---|---|---|---|")
         for r in big:

@@ -201,7 +201,7 @@ class LandmarkMetrics(Metric):
 
     ``update(pred [B,L,2], target [B,L,2], visible [B,L] | None, norm [B] | None, validation [B,L] | None,
     subset [B] ids | names | [B, S] flags | None, index [B] | None)``; ``compute()`` returns ``dict[str, float]``; ``values()`` the
-    concatenated per-face / per-landmark arrays for plots (see :mod:`zoo.metrics._landmark_plots`).
+    concatenated per-face / per-landmark arrays for plots (:func:`ced_figure`, :func:`validation_figure`).
     """
 
     full_state_update = False
