@@ -13,7 +13,7 @@ Cases:
 Each repetition times ours and PML's back to back (order rotating), after warm-up; the table reports
 the median of N repetitions and the ratio of medians (ours / PML; < 1 means zoo is faster). Peak memory:
 on CUDA ``torch.cuda.max_memory_allocated`` during the step; on CPU the growth of the peak resident set
-(``ru_maxrss``) during one step, each case in a fresh subprocess (weights and inputs allocated before).
+(``VmHWM``) during one step, each case in a fresh subprocess (weights and inputs allocated before).
 
     python benchmarks/losses.py [--reps 30] [--big-reps 5] [--threads 2] [--device cpu] [--skip-big]
 """
@@ -23,7 +23,6 @@ import argparse
 import math
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -73,9 +72,11 @@ def _arcface_pair(B: int, D: int, C: int, device, seed: int = 0, rates=(1.0,)):
     return ours, pml, emb, labels
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _rss_mib(field: str = "VmRSS") -> float:
+    """Current (VmRSS) or peak (VmHWM) resident set of this process, MiB (Linux). Not ``ru_maxrss``: that one is
+    inherited from the parent across fork/exec, so a child of a large process would report the parent's peak."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
 
 
 def _peak_memory_case(args) -> None:
@@ -98,16 +99,18 @@ def _peak_memory_case(args) -> None:
         base = torch.cuda.memory_allocated(device)
         _step(fn, emb, labels, params, device)
         print((torch.cuda.max_memory_allocated(device) - base) / 2**20)
-    else:  # the first step: growth of the peak resident set above the current one (Linux ru_maxrss is in KiB)
+    else:  # the first step: growth of the peak resident set above the current one
         base = _rss_mib()
         _step(fn, emb, labels, params, device)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)
+        print(_rss_mib("VmHWM") - base)
 
 
 def _peak_memory(rate: float, args) -> float:
     cmd = [sys.executable, __file__, "--memory-case", str(rate), "--device", args.device, "--threads",
            str(args.threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+    # every allocation >= 64 KiB gets its own mmap, returned at free: the resident set follows the live tensors
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.split()
     return float(out[-1])
 
 
