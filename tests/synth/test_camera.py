@@ -33,7 +33,7 @@ def test_framing_maps_extent_to_fraction():
 
 
 def test_pose_range_bad_input():
-    with pytest.raises(ValueError, match="yaw.*min 10.0 > max -10.0"):
+    with pytest.raises(ValueError, match=r"pose.yaw=\[10, -10\] is invalid: min > max"):
         PoseRange(yaw=(10, -10))
     with pytest.raises(ValueError, match="pitch"):
         PoseRange(pitch=(0, 400))

@@ -12,11 +12,12 @@ from .classifier import NormalisedClassifier, NormLinear
 from .margin import ArcFace, ArcFaceLoss, CombinedMargin, CombinedMarginLoss, CosFace, CosFaceLoss
 from .miners import MINERS
 from .registry import available, build
-from .triplet import TripletLoss
+from .triplet import TripletLoss, TripletLossOutput
 from .validation import ValidationLoss, ValidationLossOutput
 
 __all__ = [
-    "AdaptiveWingLoss", "ArcFace", "ArcFaceLoss", "CombinedMargin", "CombinedMarginLoss", "CosFace", "CosFaceLoss",
-    "L1Loss", "L2Loss", "LandmarkLoss", "MINERS", "NormLinear", "NormalisedClassifier", "SmoothL1Loss", "SoftWingLoss", "TripletLoss", "ValidationLoss", "ValidationLossOutput",
-    "WingLoss", "available", "build",
+    "AdaptiveWingLoss", "ArcFace", "ArcFaceLoss", "CombinedMargin", "CombinedMarginLoss", "CosFace",
+    "CosFaceLoss", "L1Loss", "L2Loss", "LandmarkLoss", "MINERS", "NormLinear", "NormalisedClassifier",
+    "SmoothL1Loss", "SoftWingLoss", "TripletLoss", "TripletLossOutput", "ValidationLoss",
+    "ValidationLossOutput", "WingLoss", "available", "build",
 ]

@@ -58,8 +58,9 @@ class NormalisedClassifier(nn.Module):
             is sub-centre k of class c (initialised N(0, 0.01), like insightface).
         sample_rate: Partial FC rate r in (0, 1] (see the module docstring); used in training mode only.
 
-    ``forward(embeddings [B, D], classes=None, scale=1.0) -> scale * cos [B, C]`` (same as :meth:`cosine`) (or [B, S] for the classes
-    ``classes`` [S]); the scale is folded into the normalised embeddings [B, D] (cheaper than scaling [B, C]).
+    ``forward(embeddings [B, D], classes=None, scale=1.0) -> scale * cos [B, C]`` (= :meth:`cosine`; [B, S] for
+    the class indices ``classes`` [S]); the scale is folded into the normalised embeddings [B, D] (cheaper than
+    scaling [B, C]).
     ``sample(labels) -> (classes [S], labels remapped into [0, S))`` draws the Partial FC class set.
     """
 

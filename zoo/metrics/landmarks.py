@@ -39,6 +39,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from zoo.checks import check_choice, check_int, check_number
 from zoo.schemes import get_scheme
 
 NORMALIZATIONS = ("inter_ocular", "inter_pupil", "box", "given")
@@ -174,14 +175,10 @@ def summarize(err_px: np.ndarray, visible: np.ndarray, norm: np.ndarray, diag: n
 # torchmetrics Metric
 # ---------------------------------------------------------------------------------------------------
 def _check_fractions(key: str, values: Any, lo: float, hi: float, hi_open: bool) -> tuple[float, ...]:
-    if isinstance(values, numbers.Real):
-        values = (values,)
-    out = tuple(float(v) for v in values)
-    for v in out:
-        if not (lo < v < hi if hi_open else lo < v <= hi):
-            close = ")" if hi_open else "]"
-            raise ValueError(f"metrics.{key}: got {list(values)!r}, expected values in ({lo}, {hi}{close}")
-    return out
+    """``metrics.<key>``: one number or a sequence of numbers, each in (lo, hi) or (lo, hi]."""
+    values = (values,) if isinstance(values, numbers.Real) else tuple(values)
+    return tuple(check_number(f"metrics.{key}[{i}]", float(v) if isinstance(v, numbers.Real) else v, low=lo, high=hi,
+                              high_inclusive=not hi_open) for i, v in enumerate(values))
 
 
 class LandmarkMetrics(Metric):
@@ -201,7 +198,7 @@ class LandmarkMetrics(Metric):
 
     ``update(pred [B,L,2], target [B,L,2], visible [B,L] | None, norm [B] | None, validation [B,L] | None,
     subset [B] ids | names | [B, S] flags | None, index [B] | None)``; ``compute()`` returns ``dict[str, float]``; ``values()`` the
-    concatenated per-face / per-landmark arrays for plots (see :mod:`zoo.metrics._landmark_plots`).
+    concatenated per-face / per-landmark arrays for plots (:func:`ced_figure`, :func:`validation_figure`).
     """
 
     full_state_update = False
@@ -212,8 +209,7 @@ class LandmarkMetrics(Metric):
                  discard: Sequence[float] = (0.1, 0.2, 0.3), subset_names: Sequence[str] | None = None,
                  seed: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"metrics.normalization: got {normalization!r}, expected one of {list(NORMALIZATIONS)}")
+        check_choice("metrics.normalization", normalization, NORMALIZATIONS)
         if normalization in ("inter_ocular", "inter_pupil") and scheme is None:
             raise ValueError(f"metrics.scheme: normalization {normalization!r} needs a landmark scheme "
                              f"(e.g. 'ibug68'); use normalization 'given' or 'box' without one")
@@ -223,9 +219,7 @@ class LandmarkMetrics(Metric):
         self.accuracy_thresholds = _check_fractions("accuracy_thresholds", accuracy_thresholds, 0.0, math.inf, True)
         self.discard = _check_fractions("discard", discard, 0.0, 1.0, True)
         self.subset_names = None if subset_names is None else [str(s) for s in subset_names]
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"metrics.seed: got {seed!r}, expected an integer >= 0")
-        self.seed = int(seed)
+        self.seed = check_int("metrics.seed", int(seed) if isinstance(seed, np.integer) else seed, 0)
         for name in ("err_px", "visible", "norm", "diag", "validation", "subset", "index", "flags"):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 

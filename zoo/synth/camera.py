@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zoo.checks import check_range_pair
+
 
 def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """R = Rz(roll) Rx(pitch) Ry(yaw) for angles in degrees (float64 [3,3])."""
@@ -43,18 +45,8 @@ class PoseRange:
 
     def __post_init__(self) -> None:
         for name in ("yaw", "pitch", "roll"):
-            rng = getattr(self, name)
-            try:
-                lo, hi = (float(v) for v in rng)
-            except (TypeError, ValueError):
-                raise ValueError(f"pose.{name} must be a pair [min, max] of degrees, got {rng!r}") from None
-            if not (math.isfinite(lo) and math.isfinite(hi)):
-                raise ValueError(f"pose.{name} must be finite, got {rng!r}")
-            if lo > hi:
-                raise ValueError(f"pose.{name}: min {lo} > max {hi}; expected [min, max] with min <= max")
-            if lo < -180 or hi > 180:
-                raise ValueError(f"pose.{name} must lie within [-180, 180] degrees, got [{lo}, {hi}]")
-            object.__setattr__(self, name, (lo, hi))
+            pair = check_range_pair(f"pose.{name}", getattr(self, name), low=-180.0, high=180.0)
+            object.__setattr__(self, name, pair)
 
     def sample(self, rng: np.random.Generator) -> tuple[float, float, float]:
         u = rng.random(3)

@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from zoo.checks import check_choice, check_int, check_nonnegative, check_number, check_positive
 from zoo.schemes import get_scheme
 from zoo.synth.background import Backgrounds
 from zoo.synth.camera import Camera, PoseRange, rotation_matrix
@@ -64,26 +65,17 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         s = self.image_size
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not (MIN_SIZE <= s <= MAX_SIZE):
-            raise ValueError(f"image_size must be an integer in [{MIN_SIZE}, {MAX_SIZE}] pixels, got {s!r}")
-        if self.landmark_mode not in MODES:
-            raise ValueError(f"landmark_mode must be one of {MODES}, got {self.landmark_mode!r}")
+        self.image_size = check_int("image_size", int(s) if isinstance(s, np.integer) else s, MIN_SIZE, MAX_SIZE)
+        check_choice("landmark_mode", self.landmark_mode, MODES)
         get_scheme(self.scheme)
         self.pose = PoseRange(tuple(self.yaw), tuple(self.pitch), tuple(self.roll))
         for key in ("light_scale", "shape_scale", "color_scale", "expression_scale", "visibility_tol"):
-            v = getattr(self, key)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{key} must be a finite number >= 0, got {v!r}")
-        if not (isinstance(self.supersample, int) and 1 <= self.supersample <= 4):
-            raise ValueError(f"supersample must be an integer in [1, 4], got {self.supersample!r}")
-        if self.backend not in ("numba", "moderngl"):
-            raise ValueError(f"backend must be 'numba' or 'moderngl', got {self.backend!r}")
-        if self.framing not in ("landmarks", "head"):
-            raise ValueError(f"framing must be 'landmarks' or 'head', got {self.framing!r}")
-        if not (isinstance(self.face_scale, (int, float)) and 0 < self.face_scale <= 2):
-            raise ValueError(f"face_scale must be in (0, 2], got {self.face_scale!r}")
-        if not (self.camera_distance > 0):
-            raise ValueError(f"camera_distance must be > 0 mm, got {self.camera_distance}")
+            check_nonnegative(key, getattr(self, key))
+        check_int("supersample", self.supersample, 1, 4)
+        check_choice("backend", self.backend, ("numba", "moderngl"))
+        check_choice("framing", self.framing, ("landmarks", "head"))
+        check_number("face_scale", self.face_scale, low=0.0, high=2.0, high_inclusive=True)
+        check_positive("camera_distance", self.camera_distance)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
