@@ -176,6 +176,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     with open_dict(cfg):
         cfg.model = model_cfg
     model = instantiate(cfg.model)
+    if cfg.get("ckpt_path"):  # resume: a readable checkpoint of this model class, checked before any work
+        zoo_checkpoint.check_model_class(zoo_checkpoint.read(cfg.ckpt_path), model, cfg.ckpt_path)
 
     callbacks = build_callbacks(cfg.get("callbacks"), getattr(model, "default_monitor", None))
     logger = build_logger(cfg)

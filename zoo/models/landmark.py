@@ -303,6 +303,8 @@ class LandmarkRegressor(ZooModule):
 
     def _eval_step(self, batch: Mapping[str, torch.Tensor], metrics: nn.Module, prefix: str) -> None:
         out = self(batch["image"])
+        self.guard(f"{prefix} output (landmarks)", out["landmarks"], batch)
+        self.guard(f"{prefix} output (validation signal)", out["validation"], batch)
         parts = self.loss_parts(out, batch)
         bs = batch["image"].shape[0]
         self.log(f"{prefix}/loss", parts.total.mean(), batch_size=bs, sync_dist=True)
