@@ -182,6 +182,20 @@ def _ckpt_dir(callbacks: list[L.Callback]) -> str | None:
     return None
 
 
+PEER_FAILURE_SIGNS = ("connection closed by peer", "connection reset by peer", "broken pipe", "timed out",
+                      "timeout", "connection refused", "nccl communicator was aborted", "socket")
+
+
+def is_peer_failure(e: BaseException) -> bool:
+    """True when ``e`` (or its cause) is what a collective raises after another rank died."""
+    while e is not None:
+        if isinstance(e, (RuntimeError, ConnectionError, OSError)) and any(
+                s in str(e).lower() for s in PEER_FAILURE_SIGNS):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def resume_in_run_folder(cfg: DictConfig) -> None:
     """``ckpt_path=<run>/checkpoints/<file>``: continue in ``<run>`` (``paths.output_dir``), so that checkpoints,
     logs and the W&B run stay in one folder and ModelCheckpoint restores its ``best_model_score`` (Lightning
@@ -233,7 +247,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if logger:
         for lg in logger if isinstance(logger, list) else [logger]:
             lg.log_hyperparams({"config": record.config})
-    trainer.fit(model, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=False)  # zoo checkpoints hold sampler state (numpy)
+    try:  # zoo checkpoints hold sampler state (numpy): weights_only=False
+        trainer.fit(model, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
+    except Exception as e:
+        if trainer.world_size > 1 and is_peer_failure(e):
+            raise RuntimeError(
+                f"[zoo] rank {trainer.global_rank} of {trainer.world_size}: another process of this distributed run "
+                f"stopped (killed or crashed) -- {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}. "
+                f"This rank stops too. Resume every rank with ckpt_path=<run>/checkpoints/last.ckpt") from e
+        raise
 
     ckpt_cb = trainer.checkpoint_callback
     best = getattr(ckpt_cb, "best_model_path", "") or ""
