@@ -12,7 +12,7 @@ import lightning as L
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 from torch.utils.data import Dataset
 
 from bad_input.naming import raises_naming
