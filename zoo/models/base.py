@@ -10,14 +10,16 @@
 * the report of the last ``trainer.test``: ``metrics.json`` (the scalars of ``test_results["metrics"]``) plus
   the task's figures (:meth:`write_figures`), what evaluate.py writes and logs;
 * the guard of the training step: a non-finite network output or loss stops training with the step, the
-  batch's dataset indices, the loss and learning-rate values and a hint, before the loss's own input checks,
-  the backward pass or any checkpoint (:meth:`guard`).
+  batch's dataset indices, the loss and learning-rate values and a hint -- in place of the loss's own input
+  check error -- before the backward pass or any checkpoint (:meth:`guarding` around the loss call,
+  :meth:`guard` on the loss: one device sync per step).
 
 Subclasses set ``task`` (the DataInfo task they train on) and ``default_monitor`` (metric, mode) that a
 ModelCheckpoint/EarlyStopping with ``monitor: null`` watches (:func:`zoo.run.build_callbacks`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -126,6 +128,17 @@ class ZooModule(L.LightningModule):
     # ---- training-step guard --------------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._batch_index = batch.get("index") if isinstance(batch, Mapping) else None
+
+    @contextlib.contextmanager
+    def guarding(self, what: str, *outputs: torch.Tensor | None, batch: Mapping[str, Any] | None = None):
+        """Run the loss on ``outputs``; when it raises (the losses check their inputs), name a non-finite output
+        through :meth:`guard` instead. Costs nothing while the outputs are finite (no extra device sync)."""
+        try:
+            yield
+        except ValueError:
+            for value in outputs:
+                self.guard(what, value, batch)
+            raise
 
     def guard(self, what: str, value: torch.Tensor | None, batch: Mapping[str, Any] | None = None) -> None:
         """Raise :class:`NonFiniteLossError` when ``value`` (network output or loss of the current training

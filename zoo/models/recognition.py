@@ -121,8 +121,8 @@ class EmbeddingModel(ZooModule):
 
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         emb = self.embed(batch["image"])
-        self.guard("network output (embedding)", emb)
-        loss, per_sample, logs = self.compute_loss(emb, batch["identity"])
+        with self.guarding("network output (embedding)", emb):
+            loss, per_sample, logs = self.compute_loss(emb, batch["identity"])
         self.guard("training loss", loss)
         bs = emb.shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=bs)
