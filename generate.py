@@ -6,7 +6,8 @@ Examples::
     python generate.py data=synthetic_3dmm_identities            # identity folders (CASIA-WebFace style)
     python generate.py data=synthetic_3dmm_identities data.num_identities=10000 data.images_per_identity=100 \\
         shard=3/16 splits=[train]                                 # SYN-1M, shard 3 of 16 (array job)
-    python generate.py grid_only=true                            # just docs/img/synthetic_grid.png
+    python generate.py grid_only=true                            # just the sample grid (run folder)
+    python generate.py grid_only=true grid=docs/img/synthetic_grid.png   # refresh the README figure
 
 Images + .pts (landmarks) or identity folders, a CSV of all parameters per split, resumable (complete files are
 skipped), sharded; see zoo/synth/export.py.

@@ -11,7 +11,6 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
-from omegaconf import OmegaConf
 
 from zoo.run import train
 
@@ -158,6 +157,9 @@ def test_resumed_run_continues_the_same_wandb_run(tmp_path, faces):
     (tmp_path / "a" / "wandb_run_id.txt").unlink()  # the id must come from the checkpoint itself
     second = compose_train(tmp_path / "b", faces, "logger=wandb", "trainer.max_steps=3", "test=false",
                            f"ckpt_path={last}", "trainer.num_sanity_val_steps=0")
-    train(second)
-    assert (tmp_path / "b" / "wandb_run_id.txt").read_text() == run_id
-    assert list((tmp_path / "b" / "wandb").glob(f"offline-run-*-{run_id}"))
+    res2 = train(second)
+    # resumed in the checkpoint's own run folder (paths.output_dir=b is replaced by a), same W&B run
+    assert res2["trainer"].checkpoint_callback.dirpath == str(tmp_path / "a" / "checkpoints")
+    assert (tmp_path / "a" / "wandb_run_id.txt").read_text() == run_id
+    assert len(list((tmp_path / "a" / "wandb").glob(f"offline-run-*-{run_id}"))) >= 1
+    assert not (tmp_path / "b").exists()

@@ -91,6 +91,25 @@ def load_run_checkpoint(path: str | os.PathLike, expected: type | None = None, w
     return cls, (ckpt.get(KEY) or {}).get("config") or {}, ckpt
 
 
+def atomic_checkpoint_io() -> Any:
+    """A Lightning ``CheckpointIO`` that writes ``<path>.tmp`` and renames it onto ``<path>`` (``os.replace``), so
+    a run killed while saving (``kill -9``, power loss) leaves the previous ``last.ckpt`` intact instead of a
+    truncated file. Used by :func:`zoo.run.train` for every local checkpoint."""
+    from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+            p = Path(path)
+            if "://" in str(path):  # remote file systems: Lightning's own writer
+                return super().save_checkpoint(checkpoint, path, storage_options)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_name(p.name + ".tmp")
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.replace(tmp, p)
+
+    return AtomicCheckpointIO()
+
+
 def check_model_class(ckpt: dict[str, Any], model: Any, path: str | os.PathLike, what: str = "ckpt_path") -> None:
     """Fail before Lightning's restore when ``ckpt`` (a zoo checkpoint) was written by another model class
     than ``model``'s; checkpoints without a zoo entry pass (Lightning reports their key mismatches)."""

@@ -106,14 +106,27 @@ def verify_export(embedder: nn.Module, path: str | Path, example: torch.Tensor, 
     return err
 
 
+def check_output_path(out: Path, key: str = "out") -> None:
+    """ValueError naming ``key`` when ``out`` cannot be written: a folder, or a parent that is a file."""
+    if out.is_dir():
+        raise ValueError(f"{key}={out}: is a folder; expected a file path (e.g. {out / 'embedder.onnx'})")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{key}={out}: {parent} is a file, not a folder; expected a path whose parent "
+                                 f"folders are folders (or do not exist yet)")
+            break
+
+
 def export_checkpoint(ckpt_path: str | Path, fmt: str = "onnx", out: str | Path | None = None, opset: int = 18,
                       verify: bool = True, atol: float = 1e-4) -> dict[str, Any]:
     """Load ``ckpt_path``, export its embedder, and (``verify``) check it on a batch of another size."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {sorted(FORMATS)}, got {fmt!r}")
+    out = Path(out) if out else Path(ckpt_path).with_suffix(FORMATS[fmt])
+    check_output_path(out)
     model = load_model(ckpt_path)
     emb = embedder_of(model)
-    out = Path(out) if out else Path(ckpt_path).with_suffix(FORMATS[fmt])
     path = export_embedder(emb, example_input(model, 2), fmt, out, opset=opset)
     info: dict[str, Any] = {"path": str(path), "format": fmt, "input": [None, model.channels, model.image_size,
                                                                         model.image_size],

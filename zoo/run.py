@@ -54,6 +54,7 @@ def validate_config(cfg: DictConfig) -> None:
     need("model.optimizer.lr", lambda v: isinstance(v, (int, float)) and v > 0, "a learning rate > 0")
     need("model.optimizer.weight_decay", lambda v: isinstance(v, (int, float)) and v >= 0, "a number >= 0")
     need("seed", is_int, "an integer")
+    need("checkpoint_every_n_steps", lambda v: is_int(v) and v >= 1, "an integer >= 1 or null (every epoch only)")
     if _num(cfg, "trainer.max_epochs") == -1 and _num(cfg, "trainer.max_steps") in (None, -1):
         raise ValueError("config keys trainer.max_epochs=-1 and trainer.max_steps=-1: training would never end; "
                          "set trainer.max_epochs > 0 or trainer.max_steps > 0")
@@ -124,7 +125,30 @@ class RunRecord(L.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            checkpoint: dict[str, Any]) -> None:
+        from lightning.fabric.utilities.seed import _collect_rng_states
+
         zoo_checkpoint.record(checkpoint, self.config, type(pl_module), self.wandb_id)
+        # exact resume: the RNG streams (augmentation in the main process, dropout) as they are after this step,
+        # and whether the epoch's batches are all done (then the next epoch's loader draws its seed first)
+        checkpoint[zoo_checkpoint.KEY]["rng"] = _collect_rng_states(include_cuda=False)
+        checkpoint[zoo_checkpoint.KEY]["epoch_done"] = bool(trainer.fit_loop.epoch_loop.done)
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        entry = checkpoint.get(zoo_checkpoint.KEY) or {}
+        self._resume_rng = (entry.get("rng"), bool(entry.get("epoch_done")))
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Put the RNG streams back where the checkpoint left them, after Lightning created the resumed epoch's
+        loader iterator (which draws from the global torch RNG) and before the first batch is fetched."""
+        from lightning.fabric.utilities.seed import _set_rng_states
+
+        rng, epoch_done = getattr(self, "_resume_rng", (None, False))
+        self._resume_rng = (None, False)
+        if rng:
+            _set_rng_states(rng)
+            if epoch_done:  # the uninterrupted run creates the next epoch's iterator after this point: one draw
+                torch.empty((), dtype=torch.int64).random_()
 
 
 def _resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -158,6 +182,34 @@ def _ckpt_dir(callbacks: list[L.Callback]) -> str | None:
     return None
 
 
+PEER_FAILURE_SIGNS = ("connection closed by peer", "connection reset by peer", "broken pipe", "timed out",
+                      "timeout", "connection refused", "nccl communicator was aborted", "socket")
+
+
+def is_peer_failure(e: BaseException) -> bool:
+    """True when ``e`` (or its cause) is what a collective raises after another rank died."""
+    while e is not None:
+        if isinstance(e, (RuntimeError, ConnectionError, OSError)) and any(
+                s in str(e).lower() for s in PEER_FAILURE_SIGNS):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def resume_in_run_folder(cfg: DictConfig) -> None:
+    """``ckpt_path=<run>/checkpoints/<file>``: continue in ``<run>`` (``paths.output_dir``), so that checkpoints,
+    logs and the W&B run stay in one folder and ModelCheckpoint restores its ``best_model_score`` (Lightning
+    restores it only for the same ``dirpath``). ``resume_in_place=false`` keeps the new run folder."""
+    ckpt = cfg.get("ckpt_path")
+    if not ckpt or not cfg.get("resume_in_place", True):
+        return
+    p = Path(str(ckpt)).resolve()
+    if p.parent.name == "checkpoints" and OmegaConf.select(cfg, "paths.output_dir", default=None) is not None:
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(p.parent.parent)
+        print(f"[zoo] resuming in the run folder {p.parent.parent}")
+
+
 # ---- entry points ----------------------------------------------------------------------------------------
 def train(cfg: DictConfig) -> dict[str, Any]:
     """compose -> instantiate -> ``trainer.fit`` (+ ``trainer.test`` on the best checkpoint when cfg.test)."""
@@ -165,6 +217,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError("config key finetune is set: the priming workflow runs it (zoo.workflows.priming.run, "
                          "what train.py calls for such configs); zoo.run.train runs one plain training")
     validate_config(cfg)
+    resume_in_run_folder(cfg)
     L.seed_everything(int(cfg.get("seed", 0)), workers=True)
     torch.set_float32_matmul_precision(cfg.get("matmul_precision", "high"))
 
@@ -176,6 +229,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     with open_dict(cfg):
         cfg.model = model_cfg
     model = instantiate(cfg.model)
+    if cfg.get("ckpt_path"):  # resume: a readable checkpoint of this model class, checked before any work
+        zoo_checkpoint.check_model_class(zoo_checkpoint.read(cfg.ckpt_path), model, cfg.ckpt_path)
 
     callbacks = build_callbacks(cfg.get("callbacks"), getattr(model, "default_monitor", None))
     logger = build_logger(cfg)
@@ -188,11 +243,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]
     record = RunRecord(_resolved(cfg), _wandb_id(logger), _ckpt_dir(callbacks))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks + [record], logger=logger,
-                                     use_distributed_sampler=False)
+                                     use_distributed_sampler=False, plugins=[zoo_checkpoint.atomic_checkpoint_io()])
     if logger:
         for lg in logger if isinstance(logger, list) else [logger]:
             lg.log_hyperparams({"config": record.config})
-    trainer.fit(model, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=False)  # zoo checkpoints hold sampler state (numpy)
+    try:  # zoo checkpoints hold sampler state (numpy): weights_only=False
+        trainer.fit(model, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
+    except Exception as e:
+        if trainer.world_size > 1 and is_peer_failure(e):
+            raise RuntimeError(
+                f"[zoo] rank {trainer.global_rank} of {trainer.world_size}: another process of this distributed run "
+                f"stopped (killed or crashed) -- {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}. "
+                f"This rank stops too. Resume every rank with ckpt_path=<run>/checkpoints/last.ckpt") from e
+        raise
 
     ckpt_cb = trainer.checkpoint_callback
     best = getattr(ckpt_cb, "best_model_path", "") or ""

@@ -73,3 +73,16 @@ def test_finite_run_passes():
                         enable_checkpointing=False, accelerator="cpu", limit_val_batches=0)
     trainer.fit(model(), DataLoader(Faces(), batch_size=4))
     assert trainer.global_step == 2
+
+
+def test_recognition_model_names_the_embedding_not_the_loss_check():
+    from zoo.models.recognition import FaceNetTriplet
+
+    torch.manual_seed(0)
+    m = FaceNetTriplet(backbone="nn4small", channels=3, image_size=64)
+    image = torch.rand(6, 3, 64, 64)
+    image[2, 0, 3, 3] = float("nan")
+    batch = {"image": image, "identity": torch.tensor([0, 0, 1, 1, 2, 2]), "index": torch.arange(6) + 100}
+    m.on_train_batch_start(batch, 0)
+    with pytest.raises(NonFiniteLossError, match=r"network output \(embedding\).*\[100, 101, 102, 103, 104, 105\]"):
+        m.training_step(batch, 0)

@@ -10,14 +10,16 @@
 * the report of the last ``trainer.test``: ``metrics.json`` (the scalars of ``test_results["metrics"]``) plus
   the task's figures (:meth:`write_figures`), what evaluate.py writes and logs;
 * the guard of the training step: a non-finite network output or loss stops training with the step, the
-  batch's dataset indices, the loss and learning-rate values and a hint, before the loss's own input checks,
-  the backward pass or any checkpoint (:meth:`guard`).
+  batch's dataset indices, the loss and learning-rate values and a hint -- in place of the loss's own input
+  check error -- before the backward pass or any checkpoint (:meth:`guarding` around the loss call,
+  :meth:`guard` on the loss: one device sync per step).
 
 Subclasses set ``task`` (the DataInfo task they train on) and ``default_monitor`` (metric, mode) that a
 ModelCheckpoint/EarlyStopping with ``monitor: null`` watches (:func:`zoo.run.build_callbacks`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -99,16 +101,52 @@ class ZooModule(L.LightningModule):
         return {"optimizer": opt,
                 "lr_scheduler": {"scheduler": self.scheduler_factory(opt), "interval": self.scheduler_interval}}
 
+    # ---- checks before training ------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.check_training_batches()
+
+    def check_training_batches(self) -> None:
+        """Fail before training when the training loader yields no batch (``data.batch_size`` larger than the
+        training split, incomplete batches dropped) instead of "training" nothing and testing an untrained net."""
+        t = self._trainer
+        dm = getattr(t, "datamodule", None) if t is not None else None
+        if dm is None:
+            return
+        try:
+            n = len(dm.train_dataloader())
+        except TypeError:  # an iterable loader without a length: cannot tell
+            return
+        if n == 0:
+            ds = (getattr(dm, "datasets", None) or {}).get("train")
+            size = f"{len(ds)} samples" if ds is not None else "too few samples"
+            raise ValueError(
+                f"data.batch_size={getattr(dm, 'batch_size', '?')}: the training split has {size}, so the training "
+                f"loader yields 0 batches (incomplete batches are dropped) and nothing would be trained; expected "
+                f"data.batch_size <= the training-set size (lower data.batch_size, or use more training data)")
+
     # ---- training-step guard --------------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._batch_index = batch.get("index") if isinstance(batch, Mapping) else None
 
-    def guard(self, what: str, value: torch.Tensor | None) -> None:
+    @contextlib.contextmanager
+    def guarding(self, what: str, *outputs: torch.Tensor | None, batch: Mapping[str, Any] | None = None):
+        """Run the loss on ``outputs``; when it raises (the losses check their inputs), name a non-finite output
+        through :meth:`guard` instead. Costs nothing while the outputs are finite (no extra device sync)."""
+        try:
+            yield
+        except ValueError:
+            for value in outputs:
+                self.guard(what, value, batch)
+            raise
+
+    def guard(self, what: str, value: torch.Tensor | None, batch: Mapping[str, Any] | None = None) -> None:
         """Raise :class:`NonFiniteLossError` when ``value`` (network output or loss of the current training
-        batch) holds NaN/inf: the weights are still the last finite ones and no checkpoint has seen the step."""
+        batch, or of the evaluation ``batch`` given) holds NaN/inf: the weights are still the last finite ones and
+        no checkpoint has seen the step."""
         if value is None or bool(torch.isfinite(value.detach()).all()):
             return
-        idx = self._batch_index
+        idx = batch.get("index") if batch is not None else self._batch_index
         if torch.is_tensor(idx):
             idx = idx.detach().cpu().flatten().tolist()
         if isinstance(idx, list) and len(idx) > 64:
@@ -120,7 +158,8 @@ class ZooModule(L.LightningModule):
         step = f"global step {t.global_step} (epoch {t.current_epoch})" if t is not None else "a training step"
         raise NonFiniteLossError(
             f"non-finite {what} ({bad}) at {step}; dataset indices of the batch: {idx}; learning rate(s): {lrs}. "
-            f"Training stopped before the optimizer step; checkpoints on disk are untouched. Hint: {NAN_HINT}.")
+            f"Stopped before the optimizer step and before any checkpoint of this step; checkpoints on disk are "
+            f"untouched. Hint: {NAN_HINT}.")
 
     # ---- report ---------------------------------------------------------------------------------------
     def write_report(self, out_dir: str | Path) -> dict[str, float]:

@@ -276,9 +276,8 @@ class LandmarkRegressor(ZooModule):
         if self.hparams.validation_head:
             self.criterion.weight = self.current_validation_weight()
         out = self(batch["image"])
-        self.guard("network output (landmarks)", out["landmarks"])
-        self.guard("network output (validation signal)", out["validation"])
-        parts = self.loss_parts(out, batch)
+        with self.guarding("network output", out["landmarks"], out["validation"]):
+            parts = self.loss_parts(out, batch)
         loss = parts.total.mean()
         self.guard("training loss", loss)
         bs = batch["image"].shape[0]
@@ -303,6 +302,8 @@ class LandmarkRegressor(ZooModule):
 
     def _eval_step(self, batch: Mapping[str, torch.Tensor], metrics: nn.Module, prefix: str) -> None:
         out = self(batch["image"])
+        self.guard(f"{prefix} output (landmarks)", out["landmarks"], batch)  # evaluation: no step to keep sync-free
+        self.guard(f"{prefix} output (validation signal)", out["validation"], batch)
         parts = self.loss_parts(out, batch)
         bs = batch["image"].shape[0]
         self.log(f"{prefix}/loss", parts.total.mean(), batch_size=bs, sync_dist=True)

@@ -121,8 +121,8 @@ class EmbeddingModel(ZooModule):
 
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         emb = self.embed(batch["image"])
-        self.guard("network output (embedding)", emb)
-        loss, per_sample, logs = self.compute_loss(emb, batch["identity"])
+        with self.guarding("network output (embedding)", emb):
+            loss, per_sample, logs = self.compute_loss(emb, batch["identity"])
         self.guard("training loss", loss)
         bs = emb.shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=bs)
@@ -162,6 +162,7 @@ class EmbeddingModel(ZooModule):
     def _eval_update(self, metric: Any, batch: Mapping[str, torch.Tensor]) -> None:
         image = batch["image"]
         emb = self.embed(image)
+        self.guard("evaluation output (embedding)", emb, batch)
         flipped = self.embed(torch.flip(image, dims=[3])) if self.flip_tta else None
         metric.update(emb, batch["identity"], batch["index"], embeddings_flipped=flipped)
 
@@ -208,6 +209,7 @@ class EmbeddingModel(ZooModule):
 
     # ---- initialisation from another checkpoint (priming) -----------------------------------------------------
     def setup(self, stage: str) -> None:
+        super().setup(stage)
         if stage == "fit":
             self.check_data()
 
@@ -223,7 +225,19 @@ class EmbeddingModel(ZooModule):
         self.init_from = None
 
     def check_data(self) -> None:
-        """Hook: validate the datamodule against the model (ArcFace checks its class count)."""
+        """Validate the datamodule against the model before training: the validation pairs split into
+        ``model.val_folds`` folds (subclasses add checks, e.g. ArcFace's class count)."""
+        from zoo.metrics.verification import VerificationMetrics
+
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is None or not hasattr(dm, "pairs") or (getattr(dm, "datasets", None) or {}).get("val") is None:
+            return
+        try:
+            VerificationMetrics._parse_pairs(dm.pairs("val"), self.val_folds)
+        except ValueError as e:
+            raise ValueError(f"model.val_folds={self.val_folds}: the validation pairs do not split into that many "
+                             f"folds ({e}); lower model.val_folds (and data.pair_folds), or give more validation "
+                             f"pairs (data.num_pairs / a longer pairs file)") from e
 
     def load_pretrained(self, path: str | Path) -> dict[str, list[str]]:
         """Copy the embedder weights (backbone + head) of checkpoint ``path`` into this model; subclasses decide
@@ -343,6 +357,7 @@ class ArcFaceModel(EmbeddingModel):
         self.reinit_centres = bool(reinit_centres)
 
     def check_data(self) -> None:
+        super().check_data()
         dm = getattr(self.trainer, "datamodule", None)
         info = getattr(dm, "info", None) if dm is not None else None
         n = getattr(info, "num_identities", None)
