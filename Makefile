@@ -12,6 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	# zoo.gan's pretrained 64-px face generator (weights.tar only; its declared deps pin rdkit/moviepy/pillow).
+	$(PY) -m pip install -q --no-deps gan-face-generate==1.1.1
 	touch $@
 
 install: $(VENV)/.installed
