@@ -85,7 +85,7 @@ def make(calls: dict, weights_hash: str = "w0") -> types.ModuleType:
             return Latent(z)
 
     vecs = {"brightness": [1, 1, 1, 0, 0, 0], "smile": [0, 0, 0, 1, 0, 0], "yaw": [1, -1, 0, 0, 0, 0],
-            "color_temperature": [1, 0, -1, 0, 0, 0]}
+            "colour_temperature": [1, 0, -1, 0, 0, 0]}
     ATTRIBUTES = {k: (lambda imgs: imgs.mean(dim=(1, 2, 3))) for k in vecs}
 
     class Directions:
@@ -110,7 +110,7 @@ def make(calls: dict, weights_hash: str = "w0") -> types.ModuleType:
         def load(cls, path):
             return cls([str(n) for n in np.load(path)["names"]])
 
-    def fit_directions(G, names, n_samples=100, seed=0):
+    def fit_directions(G, names, n_samples=100, seed=0, detector=None, cache_dir=None):
         calls["fit_directions"] = calls.get("fit_directions", 0) + 1
         return Directions(names)
 
@@ -126,7 +126,10 @@ def make(calls: dict, weights_hash: str = "w0") -> types.ModuleType:
         def __init__(self, det, threshold=0.05):
             self.det, self.threshold = det, threshold
 
-        def __call__(self, original, edited):
+        def detect(self, images):
+            return np.zeros((len(images), 68, 2), np.float32)
+
+        def __call__(self, original, edited, original_landmarks=None):
             calls["filter"] = calls.get("filter", 0) + 1
             score = (original - edited).abs().mean(dim=(1, 2, 3)) / 2
             return {"score": score, "regions": {}, "keep": score < self.threshold}

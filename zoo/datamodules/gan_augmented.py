@@ -354,7 +354,7 @@ class GanAugmentedDataModule(FaceDataModule):
         base: Any = "afw_helen",
         base_overrides: dict | None = None,
         generator: str = "dcgan64",
-        attributes: Sequence[str] = ("brightness", "color_temperature", "smile"),
+        attributes: Sequence[str] = ("brightness", "colour_temperature", "smile"),
         conditional: bool = True,
         alpha: Sequence[float] = (1.0, 3.0),
         copies: int = 1,
@@ -471,10 +471,14 @@ class GanAugmentedDataModule(FaceDataModule):
         unknown = [a for a in self.attributes if a not in gan.ATTRIBUTES]
         if unknown:
             raise invalid("data.attributes", unknown, "unknown attribute name(s)", f"names from {sorted(gan.ATTRIBUTES)}")
-        if (self.filter or self.relabel or self.align == "detector") and \
-                not self.detector_name.startswith("zoo:") and self.detector_name not in gan.available_detectors():
-            raise invalid("data.detector", self.detector_name, "unknown detector",
-                          f"one of {list(gan.available_detectors())} or 'zoo:<landmark checkpoint path>'")
+        if self.filter or self.relabel or self.align == "detector":
+            prefix = self.detector_name.partition(":")[0]
+            if prefix == "zoo":
+                importlib.import_module("zoo.models.gan_detector")  # registers the zoo landmark model as a detector
+            if prefix not in gan.available_detectors():
+                raise invalid("data.detector", self.detector_name, "unknown detector",
+                              f"one of {list(gan.available_detectors())} (optionally with ':<arg>', e.g. dlib:fixed) "
+                              f"or 'zoo:<landmark checkpoint path>'")
         align = self.align
         if align == "auto":
             align = "landmarks" if info.task == "landmarks" and info.num_landmarks == 68 else "resize"
@@ -555,17 +559,9 @@ class GanAugmentedDataModule(FaceDataModule):
         return inv
 
     def _directions(self, gan: Any, G: Any) -> Any:
-        path = self.cache_dir / (f"directions-{G.name}-{str(G.weights_hash)[:16]}-{'_'.join(sorted(self.attributes))}"
-                                 f"-{self.direction_samples}-{self.seed}.npz")
-        if path.is_file():
-            try:
-                return gan.Directions.load(path)
-            except Exception as e:  # noqa: BLE001
-                log.warning("directions cache %s unreadable (%s): refitting", path, e)
-        dirs = gan.fit_directions(G, list(self.attributes), n_samples=self.direction_samples, seed=self.seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        dirs.save(path)
-        return dirs
+        """InterFaceGAN directions (zoo.gan.fit_directions caches them itself, keyed on the generator's weights)."""
+        return gan.fit_directions(G, list(self.attributes), n_samples=self.direction_samples, seed=self.seed,
+                                  detector=self.detector_name, cache_dir=str(self.cache_dir))
 
     def _edit_bank(self, gan: Any, G: Any, info: DataInfo, inv: dict[str, Any], sel: np.ndarray,
                    detector: Callable[[], Any]) -> dict[str, Any]:
@@ -597,8 +593,12 @@ class GanAugmentedDataModule(FaceDataModule):
         keep = np.ones(n * c * v, bool)
         if self.filter:
             filt = gan.LandmarkDisagreement(detector(), threshold=self.threshold)
+            # the originals' landmarks once (not once per copy)
+            orig_lm = np.concatenate([np.asarray(filt.detect(recon[i: i + self.gan_batch_size]), np.float32)
+                                      for i in range(0, n, self.gan_batch_size)])
             for s in range(0, len(flat), self.gan_batch_size):
-                res = filt(recon[face[s: s + self.gan_batch_size]], to_gan(flat[s: s + self.gan_batch_size]))
+                f = face[s: s + self.gan_batch_size]
+                res = filt(recon[f], to_gan(flat[s: s + self.gan_batch_size]), original_landmarks=orig_lm[f])
                 score[s: s + len(res["score"])] = np.asarray(torch.as_tensor(res["score"]).float())
                 keep[s: s + len(res["keep"])] = np.asarray(torch.as_tensor(res["keep"]).bool())
         relabeled = None
