@@ -7,6 +7,7 @@ Examples::
     python generate.py data=synthetic_3dmm_identities data.num_identities=10000 data.images_per_identity=100 \\
         shard=3/16 splits=[train]                                 # SYN-1M, shard 3 of 16 (array job)
     python generate.py grid_only=true                            # just docs/img/synthetic_grid.png
+    python generate.py data=gan_augmented data.base=afw_helen out_dir=data_out/gan_afw_helen   # GAN copies (seed 004)
 
 Images + .pts (landmarks) or identity folders, a CSV of all parameters per split, resumable (complete files are
 skipped), sharded; see zoo/synth/export.py.
@@ -47,6 +48,12 @@ def resolve(path: str | None) -> str | None:
 def run(cfg: DictConfig) -> dict[str, dict[str, int]]:
     """Write the grid and the splits described by ``cfg``; returns {split: {"written": n, "skipped": m}}."""
     data = cfg.data
+    if str(data.get("_target_", "")).endswith("GanAugmentedDataModule"):  # data=gan_augmented (H5)
+        from zoo.datamodules.gan_augmented import write_augmented
+
+        res = write_augmented(hydra.utils.instantiate(data), hydra.utils.to_absolute_path(cfg.out_dir), cfg.image_format)
+        log.info("GAN-augmented copies: %d written -> %s (grid: %s)", res["written"], res["dir"], res.get("grid"))
+        return {"train": {"written": res["written"], "skipped": 0}}
     results: dict[str, dict[str, int]] = {}
     model = load_model(data.model, resolve(data.get("model_path")), resolve(data.get("landmark_mapping")),
                        resolve(data.get("contour")))

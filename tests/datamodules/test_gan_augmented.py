@@ -314,6 +314,8 @@ def test_train_landmarks_through_gan_augmented(tmp_path, fake):
     res = train(cfg)
     dm = res["datamodule"]
     assert dm.datasets["train"].n_gan > 0 and not res["trainer"].interrupted
+    grid = [cb for cb in res["trainer"].callbacks if type(cb).__name__ == "GanGrid"][0]
+    assert grid.logged and cv2.imread(str(grid.path)).shape[0] == 2 * (3 * 16 + 2)  # 3 rows of 16 px + 1-px frame, x2
     assert res["model"].hparams.num_landmarks == 68 and "test/nme" in res["test_metrics"]
 
 
@@ -332,3 +334,34 @@ def test_train_arcface_through_gan_augmented_with_pk(tmp_path, fake):
     dm = res["datamodule"]
     assert dm.datasets["train"].n_gan == len(dm.base.datasets["train"]) and not res["trainer"].interrupted
     assert res["model"].num_identities == dm.info.num_identities
+
+
+def test_generate_writes_base_format_and_grid(tmp_path, fake):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import REPO
+    from generate import run
+    from zoo.io.pts import read_pts
+
+    faces = face_folder(tmp_path / "faces")
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("generate", overrides=[
+            "data=gan_augmented", "data.generator=fake16", "data.attributes=[brightness]", "data.filter=false",
+            "data.copies=1", f"data.cache_dir={tmp_path}/cache", f"+data.base_overrides.root=[{faces}]",
+            "+data.base_overrides.image_size=32", "+data.base_overrides.split_by=sample", f"out_dir={tmp_path}/out"])
+    res = run(cfg)
+    train = tmp_path / "out" / "train"
+    pngs = sorted(train.glob("gan_*.png"))
+    assert res["train"]["written"] == len(pngs) > 0 and (tmp_path / "out" / "gan_grid.png").is_file()
+    rows = (train / "gan_provenance.csv").read_text().splitlines()
+    assert len(rows) == len(pngs) + 1
+    # each written face has its base face's landmarks (the base's crop frame), readable by the zoo's .pts reader
+    dm = GanAugmentedDataModule(base="afw_helen", base_overrides={"root": [str(faces)], "image_size": 32,
+                                "split_by": "sample"}, generator="fake16", attributes=["brightness"], filter=False,
+                                copies=1, cache_dir=str(tmp_path / "cache"))
+    dm.setup("fit")
+    real = dm.base.datasets["train"]
+    for j, p in enumerate(pngs):
+        b = int(rows[j + 1].split(",")[1])
+        np.testing.assert_allclose(read_pts(p.with_suffix(".pts"), 68), real[b]["landmarks"].numpy(), atol=1e-3)
+        assert cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape == (32, 32)

@@ -700,3 +700,67 @@ def load_clean(ds: Dataset, sel: np.ndarray, task: str) -> tuple[np.ndarray, Any
     if task != "landmarks":
         return crops_a, None, None, None
     return crops_a, np.stack(lms).astype(np.float32), np.stack(subs), np.asarray(norms, np.float32)
+
+
+# ---- figures and export ---------------------------------------------------------------------------------------------
+def preview_grid(preview: dict[str, Any], scale: int = 2) -> np.ndarray:
+    """uint8 RGB grid of the edit bank's first faces: one column per face, rows = real crop (resized), GAN
+    reconstruction, edit framed green (kept) or red (rejected by the filter; grey when the filter is off)."""
+    real, recon, edits = preview["real"], preview["originals"], preview["edits"]
+    g = recon.shape[1]
+    cols = []
+    for i in range(len(recon)):
+        r = cv2.resize(real[i], (g, g), interpolation=cv2.INTER_AREA)
+        e = edits[i].copy()
+        score = float(preview["score"][i])
+        colour = (128, 128, 128) if np.isnan(score) else ((40, 200, 40) if preview["keep"][i] else (220, 40, 40))
+        e[:2], e[-2:], e[:, :2], e[:, -2:] = colour, colour, colour, colour
+        cols.append(np.concatenate([r, recon[i], e], axis=0))
+    if not cols:
+        return np.zeros((3 * g, g, 3), np.uint8)
+    grid = np.concatenate([np.pad(c, ((1, 1), (1, 1), (0, 0)), constant_values=255) for c in cols], axis=1)
+    return cv2.resize(grid, (grid.shape[1] * scale, grid.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+
+
+def write_augmented(dm: GanAugmentedDataModule, out_dir: str | os.PathLike, image_format: str = "png") -> dict[str, Any]:
+    """Write the GAN training copies of ``dm`` in the base's format under ``out_dir/train``: 300-W style
+    ``gan_00000.png`` + ``.pts`` (1-based) for landmark bases, ``<identity>/gan_00000.png`` folders for identity
+    bases; ``gan_provenance.csv`` (file, base training index, attribute, alpha, filter score); the figure
+    ``gan_grid.png`` (real / reconstruction / edit with verdict). Images are in the base's crop frame, size and
+    channels (variant 0 of each copy in per-epoch mode). Returns counts and paths."""
+    import csv
+
+    from zoo.io.pts import write_pts
+
+    image_format = check_choice("image_format", image_format, ("png", "jpg"))
+    dm.setup("fit")
+    out = Path(out_dir)
+    train = out / "train"
+    train.mkdir(parents=True, exist_ok=True)
+    bank, info = dm.bank or {}, dm.info
+    ds = dm.datasets["train"]
+    rows = []
+    for j in range(ds.n_gan):
+        img = bank["images"][j, 0]
+        if info.task == "landmarks":
+            path = train / f"gan_{j:05d}.{image_format}"
+            write_pts(path.with_suffix(".pts"), bank["landmarks"][j, 0], one_based=True)
+        else:
+            name = ds.identity_names[int(ds.identities[ds.n_real + j])]
+            path = train / str(name) / f"gan_{j:05d}.{image_format}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        rows.append([str(path.relative_to(out)), int(bank["base_index"][j]), bank["attribute"][j][0],
+                     float(bank["alpha"][j][0]), float(bank["score"][j][0])])
+    with open(train / "gan_provenance.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "base_train_index", "attribute", "alpha", "filter_score"])
+        w.writerows(rows)
+    result: dict[str, Any] = {"written": len(rows), "dir": str(train), "report": {k: v for k, v in dm.report.items()
+                                                                                  if k != "preview"}}
+    preview = dm.gan_preview()
+    if preview is not None:
+        grid = out / "gan_grid.png"
+        cv2.imwrite(str(grid), cv2.cvtColor(preview_grid(preview), cv2.COLOR_RGB2BGR))
+        result["grid"] = str(grid)
+    return result
