@@ -346,6 +346,8 @@ class GanAugmentedDataModule(FaceDataModule):
             ``resize``), ``landmarks``, ``detector`` (68 points from ``detector`` on the crop), ``resize`` (the
             base crop resized to the GAN's size, no landmarks needed).
         encoder_steps, encoder_batch_size, refine_steps, direction_samples: inversion/direction fitting budget.
+        gan_seed: seeds the face subset, encoder, directions and edit draws (the run ``seed`` only shuffles), so
+            runs with different seeds share one cache.
         cache_dir: where inversions/edits are cached. gan_batch_size: batch of GAN passes.
     """
 
@@ -373,6 +375,7 @@ class GanAugmentedDataModule(FaceDataModule):
         cache_dir: str = ".cache/gan_augmented",
         device: str = "cpu",
         gan_batch_size: int = 64,
+        gan_seed: int = 0,
         batch_size: int | None = None,
         num_workers: int | None = None,
         sampler: Callable[..., Any] | None = None,
@@ -413,6 +416,7 @@ class GanAugmentedDataModule(FaceDataModule):
         self.refine_steps = check_int("data.refine_steps", refine_steps, low=0)
         self.direction_samples = check_int("data.direction_samples", direction_samples, low=10)
         self.gan_batch_size = check_int("data.gan_batch_size", gan_batch_size)
+        self.gan_seed = check_int("data.gan_seed", gan_seed, low=0)
         self.cache_dir = Path(check_str("data.cache_dir", cache_dir)).expanduser()
         self.device = device
         if self.copies and not self.attributes:
@@ -463,7 +467,7 @@ class GanAugmentedDataModule(FaceDataModule):
     def _selection(self, n: int) -> np.ndarray:
         idx = np.arange(n)
         if self.max_faces is not None and self.max_faces < n:
-            idx = np.sort(np.random.default_rng([self.seed, 7]).permutation(n)[: self.max_faces])
+            idx = np.sort(np.random.default_rng([self.gan_seed, 7]).permutation(n)[: self.max_faces])
         return idx
 
     def _build_bank(self, info: DataInfo, real: Dataset) -> dict[str, Any]:
@@ -497,7 +501,7 @@ class GanAugmentedDataModule(FaceDataModule):
         G = gan.load_generator(self.generator_name, device=self.device)
         settings = {"align": align, "encoder_steps": self.encoder_steps, "encoder_batch_size": self.encoder_batch_size,
                     "refine_steps": self.refine_steps, "detector": self.detector_name if align == "detector" else None,
-                    "seed": self.seed, "selection": sel.tolist()}
+                    "seed": self.gan_seed, "selection": sel.tolist()}
         base_key = {k: v for k, v in self.base_cfg.items() if k not in TRAINING_ONLY_KEYS}
         key = {"base": base_key, "files": file_stats(dataset_files(cds)),
                "generator": [G.name, G.weights_hash], "inversion": settings}
@@ -545,7 +549,7 @@ class GanAugmentedDataModule(FaceDataModule):
         return bank
 
     def _inverter(self, gan: Any, G: Any) -> Any:
-        path = self.cache_dir / f"encoder-{G.name}-{str(G.weights_hash)[:16]}-{self.encoder_steps}-{self.seed}.pt"
+        path = self.cache_dir / f"encoder-{G.name}-{str(G.weights_hash)[:16]}-{self.encoder_steps}-{self.encoder_batch_size}-{self.gan_seed}.pt"
         if path.is_file():
             try:
                 return gan.Inverter.load(path, G) if _takes_generator(gan.Inverter.load) else gan.Inverter.load(path)
@@ -553,14 +557,14 @@ class GanAugmentedDataModule(FaceDataModule):
                 log.warning("encoder cache %s unreadable (%s): retraining", path, e)
         inv = gan.Inverter(G)
         if self.encoder_steps:
-            inv.fit_encoder(steps=self.encoder_steps, batch_size=self.encoder_batch_size, seed=self.seed)
+            inv.fit_encoder(steps=self.encoder_steps, batch_size=self.encoder_batch_size, seed=self.gan_seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         inv.save(path)
         return inv
 
     def _directions(self, gan: Any, G: Any) -> Any:
         """InterFaceGAN directions (zoo.gan.fit_directions caches them itself, keyed on the generator's weights)."""
-        return gan.fit_directions(G, list(self.attributes), n_samples=self.direction_samples, seed=self.seed,
+        return gan.fit_directions(G, list(self.attributes), n_samples=self.direction_samples, seed=self.gan_seed,
                                   detector=self.detector_name, cache_dir=str(self.cache_dir))
 
     def _edit_bank(self, gan: Any, G: Any, info: DataInfo, inv: dict[str, Any], sel: np.ndarray,
@@ -571,7 +575,7 @@ class GanAugmentedDataModule(FaceDataModule):
                                   if self.conditional and len(self.attributes) > 1 else dirs[a]).float()
                for a in self.attributes}
         n, c, v = len(sel), self.copies, self.variants
-        rng = np.random.default_rng([self.seed, 11])
+        rng = np.random.default_rng([self.gan_seed, 11])
         attr = rng.integers(len(self.attributes), size=(n, c, v))
         alpha = rng.uniform(self.alpha[0], self.alpha[1], size=(n, c, v)) * rng.choice([-1.0, 1.0], size=(n, c, v))
         lat = inv["latent"]
