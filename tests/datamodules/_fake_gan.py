@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo.gan.plots import verdict_grid  # the real figure function (pure numpy/cv2), imported before any fake
+
 RES, DIM = 16, 6
 
 
@@ -63,7 +65,7 @@ def make(calls: dict, weights_hash: str = "w0") -> types.ModuleType:
         return GanAlignment(torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1, aff)
 
     class Inverter:
-        def __init__(self, G):
+        def __init__(self, G, cache_dir=None):
             self.G, self.last_quality = G, {}
 
         def fit_encoder(self, steps, batch_size, seed=0):
@@ -138,6 +140,7 @@ def make(calls: dict, weights_hash: str = "w0") -> types.ModuleType:
     m.ATTRIBUTES, m.fit_directions, m.Directions, m.edit = ATTRIBUTES, fit_directions, Directions, edit
     m.load_detector, m.available_detectors, m.LandmarkDisagreement = load_detector, (lambda: ["fake"]), LandmarkDisagreement
     m.available_generators = lambda: ["fake16"]
+    m.verdict_grid = verdict_grid
     return m
 
 

@@ -363,12 +363,12 @@ class GanAugmentedDataModule(FaceDataModule):
         max_faces: int | None = None,
         filter: bool = True,
         threshold: float = 0.05,
-        detector: str = "dlib",
+        detector: str = "dlib:fixed",
         relabel: bool = False,
         edits: str = "fixed",
         variants: int = 4,
         align: str = "auto",
-        encoder_steps: int = 2000,
+        encoder_steps: int = 1500,
         encoder_batch_size: int = 64,
         refine_steps: int = 20,
         direction_samples: int = 2000,
@@ -549,18 +549,9 @@ class GanAugmentedDataModule(FaceDataModule):
         return bank
 
     def _inverter(self, gan: Any, G: Any) -> Any:
-        path = self.cache_dir / f"encoder-{G.name}-{str(G.weights_hash)[:16]}-{self.encoder_steps}-{self.encoder_batch_size}-{self.gan_seed}.pt"
-        if path.is_file():
-            try:
-                return gan.Inverter.load(path, G) if _takes_generator(gan.Inverter.load) else gan.Inverter.load(path)
-            except Exception as e:  # noqa: BLE001 - an unreadable encoder is retrained
-                log.warning("encoder cache %s unreadable (%s): retraining", path, e)
-        inv = gan.Inverter(G)
-        if self.encoder_steps:
-            inv.fit_encoder(steps=self.encoder_steps, batch_size=self.encoder_batch_size, seed=self.gan_seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        inv.save(path)
-        return inv
+        """zoo.gan's Inverter with its encoder trained once (zoo.gan caches it in cache_dir, keyed on the weights)."""
+        inv = gan.Inverter(G, cache_dir=str(self.cache_dir))
+        return inv.fit_encoder(steps=self.encoder_steps, batch_size=self.encoder_batch_size, seed=self.gan_seed) or inv
 
     def _directions(self, gan: Any, G: Any) -> Any:
         """InterFaceGAN directions (zoo.gan.fit_directions caches them itself, keyed on the generator's weights)."""
@@ -669,15 +660,6 @@ class GanAugmentedDataModule(FaceDataModule):
         return (self.report or {}).get("preview")
 
 
-def _takes_generator(fn: Callable[..., Any]) -> bool:
-    import inspect
-
-    try:
-        return len(inspect.signature(fn).parameters) >= 2
-    except (TypeError, ValueError):
-        return False
-
-
 def empty_bank(info: DataInfo) -> dict[str, Any]:
     s = info.image_size
     shape = (0, 1, s, s) + (() if info.channels == 1 else (3,))
@@ -708,22 +690,9 @@ def load_clean(ds: Dataset, sel: np.ndarray, task: str) -> tuple[np.ndarray, Any
 
 # ---- figures and export ---------------------------------------------------------------------------------------------
 def preview_grid(preview: dict[str, Any], scale: int = 2) -> np.ndarray:
-    """uint8 RGB grid of the edit bank's first faces: one column per face, rows = real crop (resized), GAN
-    reconstruction, edit framed green (kept) or red (rejected by the filter; grey when the filter is off)."""
-    real, recon, edits = preview["real"], preview["originals"], preview["edits"]
-    g = recon.shape[1]
-    cols = []
-    for i in range(len(recon)):
-        r = cv2.resize(real[i], (g, g), interpolation=cv2.INTER_AREA)
-        e = edits[i].copy()
-        score = float(preview["score"][i])
-        colour = (128, 128, 128) if np.isnan(score) else ((40, 200, 40) if preview["keep"][i] else (220, 40, 40))
-        e[:2], e[-2:], e[:, :2], e[:, -2:] = colour, colour, colour, colour
-        cols.append(np.concatenate([r, recon[i], e], axis=0))
-    if not cols:
-        return np.zeros((3 * g, g, 3), np.uint8)
-    grid = np.concatenate([np.pad(c, ((1, 1), (1, 1), (0, 0)), constant_values=255) for c in cols], axis=1)
-    return cv2.resize(grid, (grid.shape[1] * scale, grid.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+    """uint8 RGB grid (zoo.gan.verdict_grid): per face, the GAN reconstruction (the filter's reference), then its
+    edit framed green (kept) or red (rejected by the filter; all green when the filter is off)."""
+    return gan_toolkit().verdict_grid(preview["originals"], preview["edits"], np.asarray(preview["keep"], bool), scale=scale)
 
 
 def write_augmented(dm: GanAugmentedDataModule, out_dir: str | os.PathLike, image_format: str = "png") -> dict[str, Any]:
