@@ -365,3 +365,14 @@ def test_generate_writes_base_format_and_grid(tmp_path, fake):
         b = int(rows[j + 1].split(",")[1])
         np.testing.assert_allclose(read_pts(p.with_suffix(".pts"), 68), real[b]["landmarks"].numpy(), atol=1e-3)
         assert cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape == (32, 32)
+
+
+def test_lpbb_refresh_view_and_run_seed_shares_the_cache(tmp_path, monkeypatch):
+    calls = _fake_gan.install(monkeypatch)
+    root = identity_tree(tmp_path / "ids")
+    a = gan_dm(identity_base(root, seed=0), tmp_path / "cache", seed=0)
+    b = gan_dm(identity_base(root, seed=5), tmp_path / "cache", seed=5)  # another run seed: same GAN data
+    assert calls["invert"] == 1 and not b.report["edits_rebuilt"]
+    view = a.datasets["train"].without_augmentation()
+    assert len(view) == len(a.datasets["train"]) and torch.equal(view[len(view) - 1]["image"],
+                                                                 a.datasets["train"][len(view) - 1]["image"])

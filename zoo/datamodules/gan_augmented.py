@@ -66,8 +66,9 @@ EDIT_MODES = ("fixed", "per_epoch")
 ALIGN_MODES = ("auto", "landmarks", "detector", "resize")
 TASKS = ("landmarks", "identities")
 DATA_CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "data"
+# base keys that do not change the training crops (left out of the cache key; the split is in the file list)
 TRAINING_ONLY_KEYS = ("sampler", "augment", "batch_size", "eval_batch_size", "num_workers", "pin_memory",
-                      "persistent_workers", "drop_last")
+                      "persistent_workers", "drop_last", "seed")
 
 
 def gan_toolkit() -> Any:
