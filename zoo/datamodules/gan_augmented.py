@@ -418,7 +418,8 @@ class GanAugmentedDataModule(FaceDataModule):
         self.direction_samples = check_int("data.direction_samples", direction_samples, low=10)
         self.gan_batch_size = check_int("data.gan_batch_size", gan_batch_size)
         self.gan_seed = check_int("data.gan_seed", gan_seed, low=0)
-        self.cache_dir = Path(check_str("data.cache_dir", cache_dir)).expanduser()
+        cache = Path(check_str("data.cache_dir", cache_dir)).expanduser()
+        self.cache_dir = cache if cache.is_absolute() else DATA_CONFIG_DIR.parents[1] / cache  # relative: to the repo
         self.device = device
         if self.copies and not self.attributes:
             raise invalid("data.attributes", list(attributes), "empty", "at least one attribute name when copies > 0")
