@@ -285,6 +285,8 @@ def test_bad_input_names_key_and_lists_valid_values(tmp_path, fake):
         gan_dm(base, tmp_path / "c", attributes=["beard"])
     with pytest.raises(ValueError, match=r"data.detector.*fake"):
         gan_dm(base, tmp_path / "c", filter=True, detector="mediapipe")
+    with pytest.raises(ValueError, match=r"data.align_detector.*fake"):
+        gan_dm(identity_base(identity_tree(tmp_path / "ids2")), tmp_path / "c", align="detector")
     with pytest.raises(ValueError, match=r"data.align.*68-point"):
         gan_dm(identity_base(identity_tree(tmp_path / "ids")), tmp_path / "c", align="landmarks")
     with pytest.raises(ValueError, match=r"data.base.*not a zoo datamodule"):
