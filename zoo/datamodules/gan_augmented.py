@@ -29,7 +29,8 @@ Edits: ``edits: fixed`` draws one edit per copy at setup (seeded, identical on e
 ``edits: per_epoch`` precomputes ``variants`` edits per copy and every load of a GAN sample draws one of them
 (so an epoch sees fresh edits without running the GAN in the loader workers).
 
-Cache: inversions (and the edit bank) are computed once and saved under ``cache_dir/<base>/``. The file stores
+Cache: inversions (and the edit banks, one file per edit setting) are computed once and saved under
+``cache_dir/<base>/``. Each file stores
 its key: base config, the training files' paths + sizes + mtimes, the generator (name, weights hash) and the
 inversion/edit settings. A cache whose key differs (another generator, data set or setting) is reported
 (which part changed) and rebuilt, never reused. Under DDP rank 0 builds, the others wait and load.
@@ -557,7 +558,9 @@ class GanAugmentedDataModule(FaceDataModule):
                                     "detector": self.detector_name if (self.filter or self.relabel) else None,
                                     "direction_samples": self.direction_samples,
                                     "channels": info.channels, "image_size": info.image_size}}
-        bank, edit_rebuilt = cached(folder / "edits.pt", edit_key,
+        # one edit bank per edit setting (filtered and unfiltered runs do not evict each other); each file still
+        # checks the whole key (data, generator, inversion) before it is reused
+        bank, edit_rebuilt = cached(folder / f"edits-{key_digest(edit_key['edit'])[:12]}.pt", edit_key,
                                     lambda: self._edit_bank(gan, G, info, inv_payload, sel, detector))
         self.report = {"inversion_quality": inv_payload["quality"], "inversions_rebuilt": inv_rebuilt,
                        "edits_rebuilt": edit_rebuilt, **bank["report"]}
