@@ -1,6 +1,7 @@
 """Seed 004 (Cheng et al.) Table 1 on what is here: a landmark model on afw_helen at 64 px trained on
 (a) real faces only, (b) real + photometric augmentation (control), (c) real + GAN edits unfiltered,
-(d) real + GAN edits kept by the landmark-disagreement filter — same number of optimizer steps, several seeds;
+(d) real + GAN edits kept by the landmark-disagreement filter, and the control (e) real + GAN reconstructions
+without any edit (alpha 0: is it the edit or the GAN re-rendering?) — same number of optimizer steps, several seeds;
 test NME (inter-ocular) on the held-out split. Configs: configs/experiment/cheng_gan_augment*.yaml.
 
 Each run is ``zoo.run.train`` on the composed config (as ``python train.py experiment=...``); results are appended
@@ -23,16 +24,21 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = {"real": "cheng_gan_augment_real", "photometric": "cheng_gan_augment_photometric",
-            "unfiltered": "cheng_gan_augment_unfiltered", "filtered": "cheng_gan_augment"}
+            "unfiltered": "cheng_gan_augment_unfiltered", "filtered": "cheng_gan_augment",
+            "reconstruction": "cheng_gan_augment_unfiltered"}
+# extra overrides of a variant: (e) is (c) with alpha = 0, i.e. the GAN re-rendering without any edit
+VARIANT_OVERRIDES = {"reconstruction": ["data.alpha=[0.0,0.0]"]}
 LABELS = {"real": "(a) real only", "photometric": "(b) real + photometric aug.",
-          "unfiltered": "(c) real + GAN edits, unfiltered", "filtered": "(d) real + GAN edits, filtered"}
+          "unfiltered": "(c) real + GAN edits, unfiltered", "filtered": "(d) real + GAN edits, filtered",
+          "reconstruction": "(e) control: real + GAN reconstructions (alpha 0)"}
 
 
 def compose(variant: str, seed: int, steps: int, out: Path, extra: list[str]):
     from hydra import compose as hcompose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return hcompose("train", overrides=[f"experiment={VARIANTS[variant]}", f"seed={seed}",
+        return hcompose("train", overrides=[f"experiment={VARIANTS[variant]}", *VARIANT_OVERRIDES.get(variant, []),
+                                            f"seed={seed}",
                                             f"trainer.max_steps={steps}", "logger=csv", f"paths.output_dir={out}",
                                             "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
                                             *extra])
@@ -103,7 +109,7 @@ def main() -> None:
     a.results.parent.mkdir(parents=True, exist_ok=True)
     if not a.table:
         for v in a.variants:
-            if v in ("unfiltered", "filtered"):
+            if v in ("unfiltered", "filtered", "reconstruction"):
                 prepare(v, a.overrides, a.results)
             for s in a.seeds:
                 run(v, s, a.steps, a.overrides, a.results)
