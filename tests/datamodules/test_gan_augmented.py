@@ -193,10 +193,12 @@ def test_cache_reused_and_rebuilt_on_data_generator_or_setting_change(tmp_path, 
 
 # ---- identities and samplers -------------------------------------------------------------------------------------------
 def test_identity_copies_keep_identity_and_pk_batches(tmp_path, fake):
+    from functools import partial
+
     from zoo.datamodules.samplers.pk import PKSampler
 
     root = identity_tree(tmp_path / "ids")
-    dm = gan_dm(identity_base(root), tmp_path / "cache", copies=1)
+    dm = gan_dm(identity_base(root), tmp_path / "cache", copies=1, batch_size=4, sampler=partial(PKSampler, k=2))
     ds = dm.datasets["train"]
     real = dm.base.datasets["train"]
     assert ds.n_gan == len(real) and dm.info.num_identities == real.num_identities
@@ -207,8 +209,6 @@ def test_identity_copies_keep_identity_and_pk_batches(tmp_path, fake):
         assert int(s["identity"]) == int(real.identities[b]) == int(ds.identities[ds.n_real + j])
         assert int(s["source"]) == 1 and s["image"].shape == real[b]["image"].shape
     assert dm.pairs("val") == dm.base.pairs("val")
-    dm.sampler_factory = lambda **kw: PKSampler(**kw, k=2)
-    dm.batch_size = 4
     batches = list(iter(dm.train_dataloader().batch_sampler))
     for b in batches:
         ids = ds.identities[b]
