@@ -448,7 +448,7 @@ class GanAugmentedDataModule(FaceDataModule):
         return _instantiate(cfg, augment=None, sampler=None)
 
     def build_datasets(self) -> dict[str, Dataset | None]:
-        self.base.setup("fit")
+        self.base.setup()  # not "fit": the wrapper owns the training loader (its batch checks run on the mix)
         info = self.base.info
         check_choice("data.base (its task)", info.task, TASKS)
         real = self.base.datasets.get("train")
@@ -509,7 +509,7 @@ class GanAugmentedDataModule(FaceDataModule):
         if self.relabel and info.task != "landmarks":
             raise invalid("data.relabel", True, "only landmark bases have labels to relabel", "false")
         clean = self._clean_base(info.task)
-        clean.setup("fit")
+        clean.setup()
         cds = clean.datasets["train"]
         if len(cds) != len(real):
             raise RuntimeError(f"gan_augmented: the clean copy of base {self.base_name!r} has {len(cds)} training "
