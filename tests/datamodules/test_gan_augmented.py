@@ -361,7 +361,7 @@ def test_generate_writes_base_format_and_grid(tmp_path, fake):
     dm = GanAugmentedDataModule(base="afw_helen", base_overrides={"root": [str(faces)], "image_size": 32,
                                 "split_by": "sample"}, generator="fake16", attributes=["brightness"], filter=False,
                                 copies=1, cache_dir=str(tmp_path / "cache"))
-    dm.setup("fit")
+    dm.setup()
     real = dm.base.datasets["train"]
     for j, p in enumerate(pngs):
         b = int(rows[j + 1].split(",")[1])

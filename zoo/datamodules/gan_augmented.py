@@ -675,7 +675,7 @@ class GanAugmentedDataModule(FaceDataModule):
 
     def gan_preview(self) -> dict[str, Any] | None:
         """A few originals / edits / verdicts of the edit bank (for the W&B grid callback), or None."""
-        self.setup("fit")
+        self.setup()
         return (self.report or {}).get("preview")
 
 
@@ -725,7 +725,7 @@ def write_augmented(dm: GanAugmentedDataModule, out_dir: str | os.PathLike, imag
     from zoo.io.pts import write_pts
 
     image_format = check_choice("image_format", image_format, ("png", "jpg"))
-    dm.setup("fit")
+    dm.setup()  # no training: no batch-size check
     out = Path(out_dir)
     train = out / "train"
     train.mkdir(parents=True, exist_ok=True)
