@@ -8,6 +8,7 @@ Examples::
         shard=3/16 splits=[train]                                 # SYN-1M, shard 3 of 16 (array job)
     python generate.py grid_only=true                            # just the sample grid (run folder)
     python generate.py grid_only=true grid=docs/img/synthetic_grid.png   # refresh the README figure
+    python generate.py data=gan_augmented data.base=afw_helen out_dir=data_out/gan_afw_helen   # GAN copies (seed 004)
 
 Images + .pts (landmarks) or identity folders, a CSV of all parameters per split, resumable (complete files are
 skipped), sharded; see zoo/synth/export.py.
@@ -20,6 +21,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.datamodules.synthetic import split_sizes
 from zoo.synth.export import draw_grid, parse_shard, write_split
 from zoo.synth.generator import FaceGenerator, GeneratorConfig
 from zoo.synth.loaders import load_model
@@ -48,6 +50,14 @@ def resolve(path: str | None) -> str | None:
 def run(cfg: DictConfig) -> dict[str, dict[str, int]]:
     """Write the grid and the splits described by ``cfg``; returns {split: {"written": n, "skipped": m}}."""
     data = cfg.data
+    if str(data.get("_target_", "")).endswith("GanAugmentedDataModule"):  # data=gan_augmented
+        from zoo.datamodules.gan_augmented import write_augmented
+
+        res = write_augmented(hydra.utils.instantiate(data), hydra.utils.to_absolute_path(cfg.out_dir), cfg.image_format)
+        log.info("GAN-augmented copies: %d written -> %s (grid: %s)", res["written"], res["dir"], res.get("grid"))
+        return {"train": {"written": res["written"], "skipped": 0}}
+    sizes = split_sizes(data.task, data.num_identities, data.images_per_identity, data.val_identities,
+                        data.get("val_images_per_identity"), data.test_identities, data.get("test_images_per_identity"))
     results: dict[str, dict[str, int]] = {}
     model = load_model(data.model, resolve(data.get("model_path")), resolve(data.get("landmark_mapping")),
                        resolve(data.get("contour")))
@@ -62,9 +72,6 @@ def run(cfg: DictConfig) -> dict[str, dict[str, int]]:
         return results
     gen = FaceGenerator(model, generator_config(data))
     layout = cfg.layout or data.task
-    sizes = {"train": (data.num_identities, data.images_per_identity),
-             "val": (data.val_identities, data.get("val_images_per_identity") or data.images_per_identity),
-             "test": (data.test_identities, data.get("test_images_per_identity") or data.images_per_identity)}
     for split in cfg.splits:
         if split not in STREAMS:
             raise ValueError(f"splits: unknown split {split!r}; expected some of {list(STREAMS)}")

@@ -18,3 +18,26 @@ class StepTimer(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self.t1 = time.perf_counter()
+
+
+def measure_data_wait(loader, step, steps: int, warmup: int) -> tuple[float, float, dict]:
+    """(wait, compute, last batch): seconds spent in ``next(loader)`` and in ``step(batch)`` over ``steps`` steps
+    after ``warmup`` untimed ones, restarting the loader at the end of an epoch (the training-loop data-wait
+    measurement of the data-loading benchmarks)."""
+    it = iter(loader)
+    wait = compute = 0.0
+    batch = None
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:  # next epoch (its start-up counts as waiting, as in training)
+            it = iter(loader)
+            batch = next(it)
+        t1 = time.perf_counter()
+        step(batch)
+        t2 = time.perf_counter()
+        if i >= warmup:
+            wait += t1 - t0
+            compute += t2 - t1
+    return wait, compute, batch

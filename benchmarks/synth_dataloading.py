@@ -18,6 +18,7 @@ import time
 import torch
 from torch import nn
 
+from _timing import measure_data_wait
 from zoo.datamodules.synthetic import Synthetic3DMMDataModule
 
 
@@ -60,17 +61,7 @@ def main() -> None:
         loss.backward()
         opt.step()
 
-    loader = iter(dm.train_dataloader())
-    wait = compute = 0.0
-    for i in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
-        batch = next(loader)
-        t1 = time.perf_counter()
-        step(batch)
-        t2 = time.perf_counter()
-        if i >= args.warmup:
-            wait += t1 - t0
-            compute += t2 - t1
+    wait, compute, batch = measure_data_wait(dm.train_dataloader(), step, args.steps, args.warmup)
     t = time.perf_counter()
     for _ in range(args.steps):  # baseline: compute only, one cached batch
         step(batch)
