@@ -110,8 +110,23 @@ def test_batch_larger_than_training_split_fails_before_training():
     trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, accelerator="cpu")
     raises_naming(lambda: trainer.fit(model, datamodule=FewFaces(batch_size=8, num_workers=0)),
-                  "data.batch_size=8", "5 samples", "0 batches", "expected data.batch_size <= the training-set size")
+                  "data.batch_size=8", "5 samples", "0 training steps", "expected data.batch_size <= 5")
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # nothing trained
+
+
+def test_batch_check_for_a_plain_lightning_datamodule():
+    """Datamodules that are not zoo's (no check of their own) get the model's check on the built loader."""
+    class Plain(L.LightningDataModule):
+        def train_dataloader(self):
+            return torch.utils.data.DataLoader(Faces(5), batch_size=8, drop_last=True)
+
+    model = LandmarkRegressor(num_landmarks=5, image_size=32, channels=1, head_hidden=8, channels_last=False)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu")
+    dm = Plain()
+    dm.batch_size = 8
+    raises_naming(lambda: trainer.fit(model, datamodule=dm), "data.batch_size=8", "0 batches",
+                  "expected data.batch_size <= the training-set size")
 
 
 # ---- verification folds -------------------------------------------------------------------------------------------

@@ -111,8 +111,8 @@ class ZooModule(L.LightningModule):
         training split, incomplete batches dropped) instead of "training" nothing and testing an untrained net."""
         t = self._trainer
         dm = getattr(t, "datamodule", None) if t is not None else None
-        if dm is None:
-            return
+        if dm is None or hasattr(dm, "check_train_batches"):
+            return  # zoo's FaceDataModule checks this itself (per rank, before the sampler is built)
         try:
             n = len(dm.train_dataloader())
         except TypeError:  # an iterable loader without a length: cannot tell
