@@ -1,4 +1,12 @@
-"""What the zoo samplers share: the distributed arguments' checks and the checkpoint-state identity.
+"""What the zoo samplers share: the distributed arguments' checks, the checkpoint-state identity and the
+per-draw augmentation seed.
+
+Per-draw seeds (exact mid-epoch resume of augmentation): every index a zoo sampler yields is a :class:`Draw`,
+an ``int`` that also carries ``seed = mix(sampler seed, epoch, rank, position in the epoch)``. Datasets reseed
+their augmentation with it (:func:`zoo.datamodules.transforms.seed_augment`), so the random crop of a draw
+depends on where it sits in the epoch, not on which DataLoader worker happened to load it or on how many
+samples that worker had augmented before: a run resumed mid-epoch (same seed, epoch and position, any
+number of workers) augments its remaining draws exactly as the uninterrupted run does.
 
 Errors name the ``sampler.<key>`` config key (zoo.checks message shape). Each sampler's ``state_dict`` carries
 ``"sampler": <class name>``, and :func:`check_state_kind` refuses to load another sampler's state: resuming an
@@ -9,6 +17,46 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from zoo.checks import check_int, invalid
+
+_MASK64 = (1 << 64) - 1
+
+
+class Draw(int):
+    """A dataset index (behaves as the ``int``) that carries the augmentation seed of this draw."""
+
+    seed: int
+
+    def __new__(cls, index: int, seed: int) -> "Draw":
+        obj = super().__new__(cls, index)
+        obj.seed = seed
+        return obj
+
+    def __reduce__(self):  # DataLoader workers receive the indices pickled
+        return (Draw, (int(self), self.seed))
+
+    def __repr__(self) -> str:
+        return f"Draw({int(self)}, seed={self.seed})"
+
+
+def _splitmix64(x: int) -> int:
+    """SplitMix64 finaliser (Steele, Lea & Flood 2014): a cheap bijective mixer of 64-bit integers."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def draw_seed(seed: int, epoch: int, rank: int, position: int) -> int:
+    """63-bit seed of the draw at ``position`` of ``epoch`` on ``rank`` (nested SplitMix64 of the four)."""
+    h = 0
+    for v in (seed, epoch, rank, position):
+        h = _splitmix64(h ^ (int(v) & _MASK64))
+    return h >> 1
+
+
+def draws(indices: list[int], seed: int, epoch: int, rank: int, start: int) -> list[Draw]:
+    """``indices`` (positions ``start``, ``start + 1``, ... of the epoch on ``rank``) as :class:`Draw` objects."""
+    return [Draw(i, draw_seed(seed, epoch, rank, start + j)) for j, i in enumerate(indices)]
 
 #: sampler class -> its configs/sampler name
 CONFIG_NAMES = {"UniformSampler": "uniform", "LPBBSampler": "lpbb", "PKSampler": "pk"}
