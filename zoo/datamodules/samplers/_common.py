@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
+
 from zoo.checks import check_int, invalid
 
 _MASK64 = (1 << 64) - 1
@@ -38,28 +40,32 @@ class Draw(int):
         return f"Draw({int(self)}, seed={self.seed})"
 
 
-def _splitmix64(x: int) -> int:
-    """SplitMix64 finaliser (Steele, Lea & Flood 2014): a cheap bijective mixer of 64-bit integers."""
-    x = (x + 0x9E3779B97F4A7C15) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser (Steele, Lea & Flood 2014), a cheap bijective mixer, on uint64 arrays (wrapping)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def draw_seeds(seed: int, epoch: int, rank: int, positions: np.ndarray) -> np.ndarray:
+    """63-bit seeds (int64 array) of the draws at ``positions`` of ``epoch`` on ``rank``: nested SplitMix64."""
+    h = np.zeros(1, dtype=np.uint64)
+    for v in (seed, epoch, rank):
+        h = _splitmix64(h ^ np.uint64(int(v) & _MASK64))
+    h = _splitmix64(h ^ np.asarray(positions, dtype=np.uint64))
+    return (h >> np.uint64(1)).astype(np.int64)
 
 
 def draw_seed(seed: int, epoch: int, rank: int, position: int) -> int:
-    """63-bit seed of the draw at ``position`` of ``epoch`` on ``rank`` (nested SplitMix64 of the four)."""
-    h = 0
-    for v in (seed, epoch, rank, position):
-        h = _splitmix64(h ^ (int(v) & _MASK64))
-    return h >> 1
+    """The seed of one draw (see :func:`draw_seeds`)."""
+    return int(draw_seeds(seed, epoch, rank, np.array([position]))[0])
 
 
 def draws(indices: list[int], seed: int, epoch: int, rank: int, start: int) -> list[Draw]:
     """``indices`` (positions ``start``, ``start + 1``, ... of the epoch on ``rank``) as :class:`Draw` objects."""
-    return [Draw(i, draw_seed(seed, epoch, rank, start + j)) for j, i in enumerate(indices)]
-
-#: sampler class -> its configs/sampler name
-CONFIG_NAMES = {"UniformSampler": "uniform", "LPBBSampler": "lpbb", "PKSampler": "pk"}
+    seeds = draw_seeds(seed, epoch, rank, np.arange(start, start + len(indices), dtype=np.uint64)).tolist()
+    return [Draw(i, sd) for i, sd in zip(indices, seeds)]
 
 
 def check_distributed_args(batch_size: Any, seed: Any, rank: Any, world_size: Any) -> None:
