@@ -116,9 +116,10 @@ def _instantiate(cfg: dict[str, Any], **kw: Any) -> FaceDataModule:
 
 # ---- cache ------------------------------------------------------------------------------------------------------------
 def file_stats(paths: Sequence[str | os.PathLike]) -> list[list[Any]]:
-    """[path, size, mtime_ns] of each distinct file (the data part of a cache key)."""
+    """[real path, size, mtime_ns] of each distinct file (the data part of a cache key; real paths, so two
+    checkouts that reach the same data through ``<checkout>/../shared/data`` share the cache)."""
     out = []
-    for p in sorted({str(p) for p in paths}):
+    for p in sorted({os.path.realpath(str(p)) for p in paths}):
         try:
             st = os.stat(p)
             out.append([p, st.st_size, st.st_mtime_ns])
