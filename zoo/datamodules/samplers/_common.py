@@ -68,6 +68,10 @@ def draws(indices: list[int], seed: int, epoch: int, rank: int, start: int) -> l
     return [Draw(i, sd) for i, sd in zip(indices, seeds)]
 
 
+#: sampler class -> its configs/sampler name
+CONFIG_NAMES = {"UniformSampler": "uniform", "LPBBSampler": "lpbb", "PKSampler": "pk"}
+
+
 def check_distributed_args(batch_size: Any, seed: Any, rank: Any, world_size: Any) -> None:
     """batch_size >= 1, world_size >= 1, seed >= 0 and 0 <= rank < world_size, all integers."""
     check_int("sampler.batch_size", batch_size)
