@@ -1,0 +1,413 @@
+"""Landmarks on whole photos: detector -> box-to-crop map -> landmark model -> JSON + overlay PNG.
+
+    python predict.py image=photo.jpg [ckpt_path=<ckpt>] [detector=dlib|dlib_cnn|opencv] [out_dir=<folder>]
+
+    from zoo.models.inference import LandmarkPredictor
+    pred = LandmarkPredictor.from_checkpoint("outputs/.../checkpoints/best-epoch029.ckpt", backend="auto")
+    photo = pred.predict_image("photo.jpg")            # PhotoFaces
+    photo.landmarks, photo.validation, photo.boxes      # [K, L, 2], [K, L], [K, 4] in the photo's pixels
+
+A landmark model only knows the crop it was trained on: ``crop_scale`` × the landmark bounding box (300-W
+folders). On a photo, a face detector (:mod:`zoo.detection`) gives a box framed its own way; the box-to-crop map
+(:class:`zoo.detection.BoxToCrop`, least squares on the training faces) turns it into the crop square the model
+expects. The map is stored as ``box_to_crop.<detector>.<settings hash>.json`` beside the checkpoint, fitted the
+first time on the *training* split of the run's data config (or ``data=`` given to predict.py): never on the
+test faces. :func:`detector_report` is ``evaluate.py boxes=detector``: NME with detector boxes beside NME with
+landmark boxes on the same faces, and how many faces the detector missed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from zoo.checks import check_choice, invalid
+from zoo.datamodules.crop import protocol_norm
+from zoo.detection import BoxToCrop, detector_settings, fit_box_to_crop, landmark_box, load_face_detector, match_face
+from zoo.io.images import IMAGE_SUFFIXES, read_image
+
+log = logging.getLogger(__name__)
+
+BOXES = ("landmarks", "detector")
+
+
+# ---- the box-to-crop map beside a checkpoint ------------------------------------------------------------------
+def mapping_path(ckpt_path: str | os.PathLike, detector: Any, crop_scale: float) -> Path:
+    """``<checkpoint folder>/box_to_crop.<detector name>.<hash of its settings and crop_scale>.json``."""
+    settings = detector_settings(detector)
+    digest = hashlib.sha1(json.dumps([settings, round(float(crop_scale), 6)], sort_keys=True).encode()).hexdigest()[:8]
+    return Path(ckpt_path).resolve().parent / f"box_to_crop.{settings.get('name', 'detector')}.{digest}.json"
+
+
+def training_records(data_cfg: Mapping[str, Any], what: str = "data") -> list[Any]:
+    """Annotation records of the training split of a landmark data config (whole photos + landmarks)."""
+    from hydra.utils import instantiate
+
+    cfg = {k: v for k, v in dict(data_cfg).items() if k != "sampler"}
+    cfg["augment"] = None
+    dm = instantiate(cfg, _convert_="all")
+    dm.setup(None)
+    train = (getattr(dm, "datasets", None) or {}).get("train")
+    records = getattr(train, "records", None)
+    if not records:
+        raise ValueError(f"{what}: {cfg.get('_target_')} has no annotated whole photos to learn the box-to-crop map "
+                         f"from; expected a landmark data config of photos with landmarks (data=afw_helen, 300w, wflw, "
+                         f"keypoint_csv), or pass box_mapping=<json>")
+    return list(records)
+
+
+def resolve_box_mapping(predictor: Any, detector: Any, box_mapping: Any = None, data: Mapping[str, Any] | None = None,
+                        max_faces: int | None = 2000) -> BoxToCrop:
+    """The map for ``predictor`` and ``detector``: ``box_mapping`` (a BoxToCrop or a JSON path) when given; else the
+    JSON beside the predictor's checkpoint; else fitted on the training split of ``data`` (default: the run's
+    saved data config) and saved there (or only used, with a warning, when that folder is read-only)."""
+    if isinstance(box_mapping, BoxToCrop):
+        mapping = box_mapping
+    elif box_mapping is not None:
+        mapping = BoxToCrop.load(box_mapping)
+    else:
+        if not predictor.ckpt_path:
+            raise ValueError("box_mapping: needed when the predictor was not loaded with from_checkpoint (there is no "
+                             "run to learn it from); pass a BoxToCrop or the JSON written beside a checkpoint")
+        path = mapping_path(predictor.ckpt_path, detector, predictor.crop_scale)
+        if path.is_file():
+            mapping = BoxToCrop.load(path)
+        else:
+            data_cfg = data if data is not None else (predictor.run_config or {}).get("data")
+            if not data_cfg:
+                raise ValueError(f"ckpt_path: {predictor.ckpt_path} stores no data config to learn the box-to-crop map "
+                                 f"from; pass data=<landmark data config> or box_mapping=<json>")
+            records = training_records(data_cfg)
+            print(f"[zoo] learning the box-to-crop map for detector {detector_settings(detector)} on "
+                  f"{min(len(records), max_faces or len(records))} training faces ...", flush=True)
+            mapping = fit_box_to_crop(records, detector, predictor.crop_scale, max_faces=max_faces)
+            try:
+                mapping.save(path)
+                print(f"[zoo] box-to-crop map: {path} ({mapping.stats['detected']} of {mapping.stats['faces']} "
+                      f"faces detected)")
+            except OSError as e:
+                log.warning("box-to-crop map not saved to %s (%s); it is refitted next time", path, e)
+    mapping.check_compatible(detector, predictor.crop_scale)
+    return mapping
+
+
+# ---- one photo ------------------------------------------------------------------------------------------------
+@dataclass
+class PhotoFaces:
+    """The faces of one photo, all in its 0-based pixel-centre coordinates. ``boxes`` [K, 4] detector boxes
+    (x0, y0, x1, y1), ``scores`` [K], ``crop_boxes`` [K, 4] the squares the model saw, ``landmarks`` [K, L, 2],
+    ``validation`` [K, L] (predicted error of each landmark in pixels; None without the validation head)."""
+
+    image: str | None
+    width: int
+    height: int
+    boxes: np.ndarray
+    scores: np.ndarray
+    crop_boxes: np.ndarray
+    landmarks: np.ndarray
+    validation: np.ndarray | None
+    warning: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def to_json(self) -> dict[str, Any]:
+        r = lambda a: np.round(np.asarray(a, np.float64), 3).tolist()  # noqa: E731
+        faces = []
+        for k in range(len(self)):
+            face = {"box": r(self.boxes[k]), "score": round(float(self.scores[k]), 4), "crop_box": r(self.crop_boxes[k]),
+                    "landmarks": r(self.landmarks[k])}
+            if self.validation is not None:
+                face["validation"] = r(self.validation[k])
+            faces.append(face)
+        return {"image": self.image, "width": self.width, "height": self.height, "faces": faces,
+                "warning": self.warning, **self.extra}
+
+
+def _load(image: Any) -> tuple[np.ndarray, str | None]:
+    if isinstance(image, (str, os.PathLike)):
+        p = Path(image)
+        if not p.is_file():
+            raise ValueError(f"image={str(image)!r} is invalid: {p} does not exist or is not a file; expected a photo "
+                             f"({', '.join(IMAGE_SUFFIXES)})")
+        return read_image(p), str(p)
+    a = np.asarray(image)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3):
+        raise invalid("image", f"{a.dtype} array {a.shape}", "not a photo", "a path or a uint8 [H, W] / [H, W, 3] RGB array")
+    return a, None
+
+
+class PhotoLandmarker:
+    """Detector + box-to-crop map + :class:`~zoo.models.inference.LandmarkPredictor` (module doc)."""
+
+    def __init__(self, predictor: Any, detector: Any = "dlib", box_mapping: Any = None,
+                 data: Mapping[str, Any] | None = None, **detector_options: Any) -> None:
+        self.predictor = predictor
+        self.detector = load_face_detector(detector, **detector_options)
+        self.mapping = resolve_box_mapping(predictor, self.detector, box_mapping, data)
+
+    def __call__(self, image: Any) -> PhotoFaces:
+        img, name = _load(image)
+        h, w = img.shape[:2]
+        boxes, scores = self.detector(img)
+        L = self.predictor.model.hparams.get("num_landmarks", 0) if hasattr(self.predictor.model, "hparams") else 0
+        if not len(boxes):
+            det = detector_settings(self.detector).get("name")
+            warning = f"{name or 'image'}: detector {det!r} found no face"
+            log.warning(warning)
+            empty = np.zeros((0, 4), np.float32)
+            return PhotoFaces(name, w, h, empty, np.zeros(0, np.float32), empty, np.zeros((0, L, 2), np.float32),
+                              None, warning)
+        crop_boxes = self.mapping.face_boxes(boxes)
+        out = self.predictor.predict([img] * len(boxes), boxes=crop_boxes)
+        sq = self.mapping.squares(boxes)
+        squares = np.concatenate([sq[:, :2] - sq[:, 2:] / 2, sq[:, :2] + sq[:, 2:] / 2], axis=1)
+        return PhotoFaces(name, w, h, boxes, scores, squares.astype(np.float32), out.landmarks, out.validation)
+
+
+# ---- overlay --------------------------------------------------------------------------------------------------
+def overlay(image: np.ndarray, faces: PhotoFaces, scheme: str | None = None, max_error: float = 0.1) -> np.ndarray:
+    """RGB uint8 copy of ``image`` with each face's detector box (blue), crop square (grey) and landmarks coloured
+    by the validation signal as a fraction of the face's predicted inter-ocular distance: green 0 -> red
+    ``max_error`` and above (white without the validation head)."""
+    from zoo.schemes import get_scheme
+
+    img = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    img = np.ascontiguousarray(img.copy())
+    eyes = None
+    if scheme:
+        try:
+            eyes = get_scheme(scheme).outer_eye_corners
+        except ValueError:
+            eyes = None
+    shift = 4  # sub-pixel drawing: coordinates in 1/16 px
+    q = lambda pts: np.round((np.asarray(pts) + 0.5) * (1 << shift) - 0.5).astype(np.int32)  # noqa: E731
+    for k in range(len(faces)):
+        side = float(faces.crop_boxes[k, 2] - faces.crop_boxes[k, 0])
+        t = max(1, int(round(side / 200)))
+        for box, colour in ((faces.crop_boxes[k], (160, 160, 160)), (faces.boxes[k], (40, 110, 255))):
+            a, b = q(box[:2]), q(box[2:])
+            cv2.rectangle(img, tuple(int(v) for v in a), tuple(int(v) for v in b), colour, t, cv2.LINE_AA, shift)
+        lm = faces.landmarks[k]
+        iod = float(np.linalg.norm(lm[eyes[0]] - lm[eyes[1]])) if eyes is not None else side / 2.5
+        for j, p in enumerate(q(lm)):
+            if faces.validation is None:
+                colour = (255, 255, 255)
+            else:
+                u = float(np.clip(faces.validation[k, j] / max(iod, 1e-6) / max_error, 0, 1))
+                colour = (int(255 * min(1, 2 * u)), int(255 * min(1, 2 * (1 - u))), 0)
+            cv2.circle(img, (int(p[0]), int(p[1])), max(1, t) << shift, colour, -1, cv2.LINE_AA, shift)
+    return img
+
+
+# ---- predict.py -----------------------------------------------------------------------------------------------
+def list_images(image: Any) -> list[Path]:
+    """``image``: a photo, a folder (its photos, sorted) or a list of either; ValueError naming a path that does
+    not exist, or a folder without photos."""
+    items = list(image) if isinstance(image, (list, tuple)) or type(image).__name__ == "ListConfig" else [image]
+    if not items:
+        raise invalid("image", image, "empty list", "a photo, a folder of photos or a list of photos")
+    out: list[Path] = []
+    for it in items:
+        if not isinstance(it, (str, os.PathLike)) or not str(it):
+            raise invalid("image", it, "not a path", "a photo, a folder of photos or a list of photos")
+        p = Path(it).expanduser()
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            if not found:
+                raise invalid("image", str(it), f"folder {p} holds no photos", f"files ending in {', '.join(IMAGE_SUFFIXES)}")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise invalid("image", str(it), f"{p} does not exist", "a photo, a folder of photos or a list of photos")
+    return out
+
+
+def find_landmark_checkpoint(roots: Sequence[Path]) -> Path:
+    """The newest checkpoint (best-*.ckpt before last.ckpt) of a landmark run under ``roots`` (run folders written
+    by train.py: ``<run>/checkpoints/config.yaml`` names the model class)."""
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    found: list[tuple[float, Path]] = []
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for cfg_file in root.glob("**/checkpoints/config.yaml"):
+            try:
+                target = OmegaConf.load(cfg_file).model._target_
+                if getattr(get_class(target), "task", None) != "landmarks":
+                    continue
+            except Exception:  # noqa: BLE001 - unreadable or foreign config: not a candidate
+                continue
+            ckpts = sorted(cfg_file.parent.glob("best-*.ckpt")) or sorted(cfg_file.parent.glob("last.ckpt"))
+            found += [(c.stat().st_mtime, c) for c in ckpts]
+    if not found:
+        raise ValueError(f"ckpt_path=None is invalid: no landmark checkpoint under {[str(r) for r in roots]}; "
+                         f"expected ckpt_path=<.ckpt written by train.py> (train one with `python train.py "
+                         f"data=afw_helen`)")
+    return max(found)[1]
+
+
+def predict_photos(predictor: Any, images: Sequence[Any], out_dir: str | os.PathLike, detector: Any = "dlib",
+                   box_mapping: Any = None, data: Mapping[str, Any] | None = None, write_overlay: bool = True,
+                   **detector_options: Any) -> dict[str, Any]:
+    """Run :class:`PhotoLandmarker` on every photo, write ``landmarks.json`` (all photos; a photo without a face has
+    ``faces: []`` and a ``warning``) and ``<name>_landmarks.png`` overlays into ``out_dir``; return the JSON dict."""
+    from zoo.checkpoint import class_path
+
+    paths = list_images(images)  # every path checked before any work
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runner = PhotoLandmarker(predictor, detector, box_mapping, data, **detector_options)
+    hp = getattr(predictor.model, "hparams", {}) or {}
+    scheme = hp.get("scheme")
+    entries, used = [], set()
+    for p in paths:
+        faces = runner(p)
+        entry = faces.to_json()
+        if write_overlay:
+            name = f"{p.stem}_landmarks.png"
+            i = 1
+            while name in used:
+                i += 1
+                name = f"{p.stem}_{i}_landmarks.png"
+            used.add(name)
+            img = read_image(p)
+            cv2.imwrite(str(out / name), cv2.cvtColor(overlay(img, faces, scheme), cv2.COLOR_RGB2BGR))
+            entry["overlay"] = name
+        if faces.warning:
+            print(f"[zoo] WARNING {faces.warning}")
+        entries.append(entry)
+    report = {
+        "checkpoint": predictor.ckpt_path, "model_class": class_path(type(predictor.model)), "scheme": scheme,
+        "backend": predictor.backend, "detector": detector_settings(runner.detector),
+        "box_mapping": runner.mapping.to_dict(),
+        "coordinates": "pixels of each photo, 0-based, pixel centres (pixel j covers [j - 0.5, j + 0.5])",
+        "validation": "predicted error of each landmark in photo pixels (seed 002's validation signal); higher = "
+                      "less reliable",
+        "num_images": len(entries), "num_faces": sum(len(e["faces"]) for e in entries),
+        "images_without_faces": [e["image"] for e in entries if not e["faces"]],
+        "images": entries,
+    }
+    (out / "landmarks.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def run_predict(cfg: Any) -> dict[str, Any]:
+    """predict.py: the composed config (configs/predict.yaml) -> :func:`predict_photos`; paths and names are checked
+    before the checkpoint is loaded."""
+    from omegaconf import OmegaConf
+
+    from zoo.datamodules.landmark_folders import REPO_ROOT
+    from zoo.detection import FACE_DETECTORS
+    from zoo.models.inference import BACKENDS, LandmarkPredictor
+
+    if cfg.get("image") in (None, "", "???"):
+        raise invalid("image", cfg.get("image"), "missing", "image=<photo>, a folder of photos or a list [a.jpg, b.png]")
+    paths = list_images(cfg.image)
+    detector = check_choice("detector", cfg.get("detector", "dlib"), sorted(FACE_DETECTORS))
+    check_choice("backend", cfg.get("backend", "auto"), BACKENDS)
+    options = OmegaConf.to_container(cfg.detector_options, resolve=True) if cfg.get("detector_options") else {}
+    ckpt = cfg.get("ckpt_path")
+    if not ckpt:
+        ckpt = find_landmark_checkpoint([Path.cwd() / "outputs", REPO_ROOT / "outputs"])
+        print(f"[zoo] ckpt_path not given: using the newest landmark checkpoint {ckpt}")
+    pred = LandmarkPredictor.from_checkpoint(ckpt, device=cfg.get("device", "cpu"), backend=cfg.get("backend", "auto"))
+    data = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") is not None else None
+    out_dir = Path(cfg.get("out_dir") or cfg.paths.output_dir)
+    report = predict_photos(pred, paths, out_dir, detector, cfg.get("box_mapping"), data, bool(cfg.get("overlay", True)),
+                            **options)
+    print(f"[zoo] {report['num_faces']} face(s) on {report['num_images']} photo(s) -> {out_dir / 'landmarks.json'}"
+          + (f"; no face on {len(report['images_without_faces'])}" if report["images_without_faces"] else ""))
+    return report
+
+
+# ---- evaluate.py boxes=detector -------------------------------------------------------------------------------
+def detector_report(ckpt_path: str | os.PathLike, dm: Any, out_dir: str | os.PathLike, detector: Any = "dlib",
+                    box_mapping: Any = None, min_iou: float = 0.25, **detector_options: Any) -> dict[str, Any]:
+    """NME on the test split of ``dm`` with the detector's boxes (through the box-to-crop map learnt on the run's
+    *training* data) beside the NME with landmark boxes on the same faces, and the faces the detector missed.
+
+    Writes ``detector.json`` (per face: key, detected, NME with either box) and ``ced_detector.png`` to ``out_dir``,
+    adds the scalars to ``metrics.json`` there, and returns them (nested: ``detector``, ``landmark_boxes_detected``,
+    ``landmark_boxes``)."""
+    from zoo.metrics.landmarks import ced_figure, summarize
+    from zoo.models.inference import LandmarkPredictor
+
+    ds = (getattr(dm, "datasets", None) or {}).get("test")
+    records = getattr(ds, "records", None)
+    if not records:
+        raise ValueError(f"boxes=detector: the test split of {type(dm).__name__} has no annotated whole photos "
+                         f"(records with an image file and landmarks); expected a landmark data config of photos "
+                         f"(afw_helen, 300w, wflw, keypoint_csv, pts folders)")
+    pred = LandmarkPredictor.from_checkpoint(ckpt_path, backend="auto")
+    runner = PhotoLandmarker(pred, detector, box_mapping, **detector_options)
+    scheme, kind = ds.scheme, ds.norm
+    n, L = len(records), len(records[0].landmarks)
+    err_lm, err_det = np.full((n, L), np.nan), np.full((n, L), np.nan)
+    val_lm, val_det = np.full((n, L), np.nan), np.full((n, L), np.nan)
+    norm, diag = np.zeros(n), np.zeros(n)
+    found = np.zeros(n, bool)
+    has_val = False
+    for i, r in enumerate(records):
+        img = read_image(r.image)
+        gt = np.asarray(r.landmarks, np.float64)
+        norm[i] = protocol_norm(gt, scheme, kind, r.box)
+        lb = landmark_box(gt)
+        diag[i] = float(np.hypot(lb[2] - lb[0], lb[3] - lb[1]))
+        boxes, _ = runner.detector(img)
+        j = match_face(boxes, gt, min_iou)
+        crop_boxes = [r.box if r.box is not None else lb]
+        if j >= 0:
+            found[i] = True
+            crop_boxes.append(runner.mapping.face_boxes(boxes[j:j + 1])[0])
+        out = pred.predict([img] * len(crop_boxes), boxes=np.asarray(crop_boxes, np.float64))
+        err = np.linalg.norm(out.landmarks.astype(np.float64) - gt[None], axis=-1)
+        has_val = out.validation is not None
+        err_lm[i], val_lm[i] = err[0], (out.validation[0] if has_val else np.nan)
+        if j >= 0:
+            err_det[i], val_det[i] = err[1], (out.validation[1] if has_val else np.nan)
+    vis = np.ones((n, L), bool)
+    keys = np.arange(n)
+
+    def summary(err: np.ndarray, val: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+        if not rows.any():
+            return {"num_faces": 0.0}
+        return summarize(err[rows], vis[rows], norm[rows], diag[rows], val[rows] if has_val else None, keys[rows])
+
+    res = {"detector": {**summary(err_det, val_det, found), "faces": float(n), "detected": float(found.sum()),
+                        "missed": float((~found).sum()), "miss_rate": float((~found).mean())},
+           "landmark_boxes_detected": summary(err_lm, val_lm, found),
+           "landmark_boxes": summary(err_lm, val_lm, np.ones(n, bool))}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    nme_lm, nme_det = err_lm.mean(1) / norm, err_det.mean(1) / norm
+    faces = [{"key": r.key, "detected": bool(found[i]), "nme_landmark_box": round(float(nme_lm[i]), 6),
+              "nme_detector_box": None if not found[i] else round(float(nme_det[i]), 6)} for i, r in enumerate(records)]
+    (out / "detector.json").write_text(json.dumps({"detector": detector_settings(runner.detector),
+                                                   "box_mapping": runner.mapping.to_dict(), "min_iou": min_iou,
+                                                   "faces": faces}, indent=1))
+    fig = ced_figure({f"landmark boxes, all {n} faces": nme_lm,
+                      f"landmark boxes, {int(found.sum())} detected": nme_lm[found],
+                      f"detector boxes, {int(found.sum())} detected": nme_det[found]},
+                     title=f"CED: landmark vs {detector_settings(runner.detector)['name']} boxes "
+                           f"({int((~found).sum())} of {n} missed)")
+    fig.savefig(out / "ced_detector.png", dpi=100)
+    from zoo.loggers import flatten_metrics
+
+    flat = flatten_metrics(res)
+    metrics_file = out / "metrics.json"
+    merged = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    merged.update(flat)
+    metrics_file.write_text(json.dumps(merged, indent=1, sort_keys=True))
+    return flat
