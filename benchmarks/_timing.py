@@ -41,3 +41,21 @@ def measure_data_wait(loader, step, steps: int, warmup: int) -> tuple[float, flo
             wait += t1 - t0
             compute += t2 - t1
     return wait, compute, batch
+
+
+def interleaved_latency(fns: dict, inputs: list, rounds: int = 1, warmup: int = 3) -> dict:
+    """Median seconds per call of each ``fns[name](x)`` over ``inputs`` (``rounds`` passes), the methods taking turns
+    on every input so that they share the machine's load at each moment (ratios survive a busy machine)."""
+    import statistics
+
+    for f in fns.values():
+        for x in inputs[:warmup]:
+            f(x)
+    times: dict = {k: [] for k in fns}
+    for _ in range(rounds):
+        for x in inputs:
+            for k, f in fns.items():
+                t0 = time.perf_counter()
+                f(x)
+                times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}

@@ -86,17 +86,22 @@ class LandmarkPredictor:
                                  "zoo's dev extra); or use backend='torch'") from None
             return "torch"
         try:
-            self._session = self._onnx_session()
+            self._session = self._onnx_session(slow_export=backend == "onnxruntime")
         except Exception as e:  # noqa: BLE001 - any export/runtime failure: eager PyTorch still works
             if backend == "onnxruntime":
                 raise
-            log.warning("backend='auto': ONNX export failed (%s: %s); using PyTorch", type(e).__name__, e)
+            msg = str(e).splitlines()[0][:200] if str(e) else ""
+            log.warning("backend='auto': ONNX export failed (%s: %s); using PyTorch", type(e).__name__, msg)
             return "torch"
         return "onnxruntime"
 
-    def _onnx_session(self, atol: float = 1e-3) -> Any:
+    def _onnx_session(self, atol: float = 1e-3, slow_export: bool = True) -> Any:
         """The network (eval mode) exported to ONNX in memory and loaded in onnxruntime with torch's thread count;
-        ValueError when its outputs differ from PyTorch's by more than ``atol`` pixels on a random batch."""
+        ValueError when its outputs differ from PyTorch's by more than ``atol`` pixels on a random batch.
+
+        Exported by the TorchScript-based exporter (about a second); when that fails (e.g. the seed-002 net's 3x3
+        adaptive pooling on a feature map whose side 3 does not divide, as at 64 px input) by the torch.export-based
+        one when ``slow_export`` (tens of seconds), else the error propagates."""
         import onnxruntime as ort
 
         model = self.model
@@ -115,16 +120,27 @@ class LandmarkPredictor:
         with torch.no_grad():
             ref = Outputs()(example)
         names = ["landmarks", "validation"][:len(ref)]
-        buf = io.BytesIO()
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated upstream; it exports in ~1 s
-            torch.onnx.export(Outputs().eval(), (example,), buf, dynamo=False, input_names=["image"], output_names=names,
-                              dynamic_axes={"image": {0: "batch"}}, opset_version=17)
+            try:
+                buf = io.BytesIO()
+                torch.onnx.export(Outputs().eval(), (example,), buf, dynamo=False, input_names=["image"],
+                                  output_names=names, dynamic_axes={"image": {0: "batch"}}, opset_version=17)
+                graph = buf.getvalue()
+            except Exception:  # noqa: BLE001 - e.g. adaptive pooling to a size that does not divide the input
+                if not slow_export:
+                    raise
+                for name in ("onnxscript", "onnx_ir"):
+                    logging.getLogger(name).setLevel(logging.WARNING)
+                prog = torch.onnx.export(Outputs().eval(), (example,), dynamo=True, input_names=["image"],
+                                         output_names=names, verbose=False,
+                                         dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}})
+                graph = prog.model_proto.SerializeToString()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        sess = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
         got = sess.run(None, {"image": example.numpy()})
         err = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
         if not err <= atol:
