@@ -175,3 +175,18 @@ def test_evaluate_boxes_detector(run, tmp_path):
     per_face = json.loads((tmp_path / "eval" / "detector.json").read_text())["faces"]
     assert len(per_face) == n and sum(not f["detected"] for f in per_face) == missed
     assert (tmp_path / "eval" / "ced_detector.png").stat().st_size > 1000
+
+
+def test_predict_py_command_line_names_a_missing_photo(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repo = CONFIGS.parent
+    env = {**os.environ, "PYTHONPATH": str(repo), "WANDB_MODE": "offline", "NO_ALBUMENTATIONS_UPDATE": "1",
+           "HYDRA_FULL_ERROR": "1"}
+    out = subprocess.run([sys.executable, str(repo / "predict.py"), f"image={tmp_path / 'missing.jpg'}",
+                          f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode != 0
+    assert "ValueError: image=" in out.stderr and "missing.jpg" in out.stderr and "does not exist" in out.stderr
