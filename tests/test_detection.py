@@ -49,11 +49,11 @@ def test_fit_coef_square_boxes_is_the_mean_and_equivariant():
     n = 50
     side = rng.uniform(40, 200, n)
     x0, y0 = rng.uniform(0, 500, n), rng.uniform(0, 500, n)
-    jitter = 1 + rng.uniform(-0.002, 0.002, n)  # dlib's pyramid rounding: boxes a pixel off square
+    jitter = 1 + rng.uniform(-0.015, 0.015, n)  # dlib's pyramid rounding: boxes a pixel off square
     boxes = np.stack([x0, y0, x0 + side * jitter, y0 + side], axis=1)
     t = np.stack([rng.normal(0.0, 0.05, n), rng.normal(0.1, 0.05, n), rng.normal(1.3, 0.1, n)], axis=1)
     coef, _ = fit_coef(boxes, _squares(boxes, t))
-    # aspect hardly varies: its singular value is dropped (rcond 1 %), p1 ~ 0 and p0 ~ the plain mean of t
+    # aspect hardly varies: its singular value is dropped (rcond 5 %), p1 ~ 0 and p0 ~ the plain mean of t
     assert np.abs(coef[1]).max() < 0.05
     assert np.allclose(coef[0], t.mean(0), atol=2e-3)
     m = BoxToCrop(coef, 1.25)
@@ -172,3 +172,17 @@ def test_fit_box_to_crop_on_photos(shared_data):
         a = np.array([[cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]])
         ious.append(box_iou(a, np.array([tx - tside / 2, ty - tside / 2, tx + tside / 2, ty + tside / 2]))[0])
     assert len(ious) == st["detected"] and np.median(ious) > 0.75
+
+
+def test_import_needs_no_lightning_hydra_wandb():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    code = ("import sys, json, zoo.detection; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'lightning', 'pytorch_lightning', 'hydra', 'wandb'})))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300,
+                         env={"PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -32,8 +32,10 @@ fitted on ``t_i / s_i = p_0 + a_i · p_1`` with ``t_i = (c_x - b_x, c_y - b_y, s
 landmark crop square relative to its detector box) and ``a_i = (w_i - h_i) / s_i``: every face weighs the same
 whatever its size, and the map is exact under translation and scaling of the photo (no constant pixel terms).
 ``p_0`` is the mean offset and side in units of the box size, ``p_1`` how they change with the box's aspect.
-Square boxes (dlib, Haar) leave ``p_1`` undetermined: singular values below 1 % of the largest are dropped
-(``np.linalg.lstsq(rcond=0.01)``), so ``p_1 = 0`` and ``p_0`` is the plain mean when the aspect hardly varies.
+Square boxes (dlib, Haar) leave ``p_1`` undetermined (dlib's HOG boxes differ from square only by the pyramid's
+pixel rounding, ~1 %): singular values below 5 % of the largest are dropped (``np.linalg.lstsq(rcond=0.05)``), so
+``p_1 = 0`` and ``p_0`` is the plain mean when the aspect hardly varies, instead of a large ``p_1`` fitted to
+rounding noise.
 A detection belongs to an annotated face (:func:`match_face`) when its centre lies in the face's landmark box and
 its IoU with that box is at least ``min_iou`` (0.25); of several, the one with the highest IoU.
 """
@@ -356,7 +358,7 @@ class BoxToCrop:
                              f"was trained with {crop_scale}")
 
 
-def fit_coef(det_boxes: np.ndarray, squares: np.ndarray, rcond: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+def fit_coef(det_boxes: np.ndarray, squares: np.ndarray, rcond: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """(coef [2, 3], normalised residuals [N, 3]) of the least-squares fit (module doc) of the crop ``squares``
     [N, 3] (c_x, c_y, side) from detector boxes [N, 4]."""
     centre, f, s = _box_features(det_boxes)

@@ -154,8 +154,10 @@ class PhotoLandmarker:
         self.detector = load_face_detector(detector, **detector_options)
         self.mapping = resolve_box_mapping(predictor, self.detector, box_mapping, data)
 
-    def __call__(self, image: Any) -> PhotoFaces:
-        img, name = _load(image)
+    def __call__(self, image: Any, name: str | None = None) -> PhotoFaces:
+        """The faces of ``image`` (a path, or a uint8 array whose file ``name`` is reported when given)."""
+        img, path = _load(image)
+        name = path or name
         h, w = img.shape[:2]
         boxes, scores = self.detector(img)
         L = self.predictor.model.hparams.get("num_landmarks", 0) if hasattr(self.predictor.model, "hparams") else 0
@@ -273,7 +275,8 @@ def predict_photos(predictor: Any, images: Sequence[Any], out_dir: str | os.Path
     scheme = hp.get("scheme")
     entries, used = [], set()
     for p in paths:
-        faces = runner(p)
+        img = read_image(p)
+        faces = runner(img, str(p))
         entry = faces.to_json()
         if write_overlay:
             name = f"{p.stem}_landmarks.png"
@@ -282,7 +285,6 @@ def predict_photos(predictor: Any, images: Sequence[Any], out_dir: str | os.Path
                 i += 1
                 name = f"{p.stem}_{i}_landmarks.png"
             used.add(name)
-            img = read_image(p)
             cv2.imwrite(str(out / name), cv2.cvtColor(overlay(img, faces, scheme), cv2.COLOR_RGB2BGR))
             entry["overlay"] = name
         if faces.warning:
