@@ -321,7 +321,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if boxes == "detector" and trainer.is_global_zero:  # NME with detector boxes beside landmark boxes, faces missed
         from zoo.models.photos import detector_report
 
-        report.update(detector_report(cfg.ckpt_path, dm, out_dir, detector, cfg.get("box_mapping")))
+        report.update(detector_report(cfg.ckpt_path, dm, out_dir, detector, cfg.get("box_mapping"),
+                                      int(cfg.get("refine", 1))))
     if trainer.is_global_zero:
         _log_report(logger, report, out_dir)
         print(f"[zoo] metrics: {out_dir / 'metrics.json'}")

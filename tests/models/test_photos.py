@@ -95,13 +95,16 @@ def test_python_api_matches_the_json(run, tmp_path):
     pred = LandmarkPredictor.from_checkpoint(run["ckpt"])
     faces = pred.predict_image(photo)
     assert faces.landmarks.shape[1:] == (68, 2) and faces.validation.shape == faces.landmarks.shape[:2]
-    # the same as cropping by hand: detector box -> stored map -> LandmarkPredictor.predict with that box
-    from zoo.detection import BoxToCrop
+    # the same as cropping by hand: detector box -> stored map -> LandmarkPredictor.predict with that box (refine=0);
+    # refine=1 (default): once more with the predicted landmarks' bounding box, the training crop's box
+    from zoo.detection import BoxToCrop, landmark_box
 
     mapping = BoxToCrop.load(next(run["ckpt"].parent.glob("box_to_crop.dlib.*.json")))
     img = read_image(photo)
     boxes, _ = load_face_detector("dlib")(img)
-    ref = pred.predict([img] * len(boxes), boxes=mapping.face_boxes(boxes))
+    first = pred.predict([img] * len(boxes), boxes=mapping.face_boxes(boxes))
+    assert np.allclose(pred.predict_image(photo, refine=0).landmarks, first.landmarks, atol=1e-4)
+    ref = pred.predict([img] * len(boxes), boxes=[landmark_box(lm) for lm in first.landmarks])
     assert np.allclose(faces.landmarks, ref.landmarks, atol=1e-4)
     # the onnxruntime backend gives the same landmarks
     pytest.importorskip("onnxruntime")
@@ -156,6 +159,8 @@ def test_evaluate_boxes_detector(run, tmp_path):
     from zoo.detection import BoxToCrop
     from zoo.models.inference import LandmarkPredictor
 
+    from zoo.detection import landmark_box
+
     det = load_face_detector("dlib")
     mapping = BoxToCrop.load(next(run["ckpt"].parent.glob("box_to_crop.dlib.*.json")))
     pred = LandmarkPredictor.from_checkpoint(run["ckpt"])
@@ -168,6 +173,7 @@ def test_evaluate_boxes_detector(run, tmp_path):
             missed += 1
             continue
         lm = pred.predict([img], boxes=mapping.face_boxes(boxes[j:j + 1])).landmarks[0]
+        lm = pred.predict([img], boxes=[landmark_box(lm)]).landmarks[0]  # refine=1 (evaluate.yaml's default)
         errs.append(np.linalg.norm(lm - r.landmarks, axis=1).mean() / protocol_norm(r.landmarks, ds.scheme, ds.norm))
     assert m["detector/missed"] == missed
     if errs:

@@ -267,15 +267,19 @@ class LandmarkPredictor:
         v = None if val is None else (val.numpy() / scales[:, None]).astype(np.float32)
         return LandmarkPrediction(out.astype(np.float32), v, lm_np, mats)
 
-    def predict_image(self, image: Any, detector: Any = "dlib", box_mapping: Any = None, **detector_kwargs: Any) -> Any:
+    def predict_image(self, image: Any, detector: Any = "dlib", box_mapping: Any = None, refine: int = 1,
+                      **detector_kwargs: Any) -> Any:
         """Faces found on a whole photo (path or uint8 array) with their landmarks and validation signal, in the
         photo's pixels: a :class:`zoo.models.photos.PhotoFaces` (``faces == []`` plus a warning when the detector
         finds none). The detector's boxes go to the training crop through the box-to-crop map learnt on the training
         data (``box_mapping``: a :class:`zoo.detection.BoxToCrop`, a JSON path, or None: the JSON next to the
-        checkpoint, fitted on the run's training split the first time). See :mod:`zoo.models.photos`."""
+        checkpoint, fitted on the run's training split the first time); ``refine`` re-crops from the predicted
+        landmarks that many times. See :mod:`zoo.models.photos`."""
         from zoo.models.photos import PhotoLandmarker
 
-        key = (detector if isinstance(detector, str) else id(detector), str(box_mapping), tuple(sorted(detector_kwargs.items())))
+        key = (detector if isinstance(detector, str) else id(detector), str(box_mapping), refine,
+               tuple(sorted(detector_kwargs.items())))
         if self._photo is None or self._photo[0] != key:
-            self._photo = (key, PhotoLandmarker(self, detector=detector, box_mapping=box_mapping, **detector_kwargs))
+            self._photo = (key, PhotoLandmarker(self, detector=detector, box_mapping=box_mapping, refine=refine,
+                                                **detector_kwargs))
         return self._photo[1](image)

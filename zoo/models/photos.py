@@ -12,7 +12,8 @@ folders). On a photo, a face detector (:mod:`zoo.detection`) gives a box framed 
 (:class:`zoo.detection.BoxToCrop`, least squares on the training faces) turns it into the crop square the model
 expects. The map is stored as ``box_to_crop.<detector>.<settings hash>.json`` beside the checkpoint, fitted the
 first time on the *training* split of the run's data config (or ``data=`` given to predict.py): never on the
-test faces. :func:`detector_report` is ``evaluate.py boxes=detector``: NME with detector boxes beside NME with
+test faces. ``refine`` (default 1) then re-crops each face from the first pass's landmarks (the training crop of
+its predicted landmark box) and predicts again, which removes much of the map's error that a box cannot explain. :func:`detector_report` is ``evaluate.py boxes=detector``: NME with detector boxes beside NME with
 landmark boxes on the same faces, and how many faces the detector missed.
 """
 from __future__ import annotations
@@ -145,12 +146,32 @@ def _load(image: Any) -> tuple[np.ndarray, str | None]:
     return a, None
 
 
+def landmarks_from_boxes(predictor: Any, image: np.ndarray, boxes: np.ndarray, mapping: BoxToCrop, refine: int = 1
+                         ) -> tuple[Any, np.ndarray]:
+    """(LandmarkPrediction, crop squares [K, 4] of the last pass) for detector ``boxes`` on ``image``: the first pass
+    crops the square the box-to-crop map gives; each of ``refine`` further passes crops the training square of the
+    previous pass's landmarks (``crop_scale`` × their bounding box, exactly the training crop), which removes much of
+    the map's error (pose, framing) that a box cannot explain."""
+    from zoo.datamodules.crop import face_square
+
+    face_boxes = mapping.face_boxes(boxes)
+    out = predictor.predict([image] * len(boxes), boxes=face_boxes)
+    for _ in range(int(refine)):
+        face_boxes = np.stack([landmark_box(lm) for lm in out.landmarks])
+        out = predictor.predict([image] * len(boxes), boxes=face_boxes)
+    sq = np.array([face_square(None, b, predictor.crop_scale) for b in face_boxes], np.float64).reshape(-1, 3)
+    return out, np.concatenate([sq[:, :2] - sq[:, 2:] / 2, sq[:, :2] + sq[:, 2:] / 2], axis=1)
+
+
 class PhotoLandmarker:
     """Detector + box-to-crop map + :class:`~zoo.models.inference.LandmarkPredictor` (module doc)."""
 
     def __init__(self, predictor: Any, detector: Any = "dlib", box_mapping: Any = None,
-                 data: Mapping[str, Any] | None = None, **detector_options: Any) -> None:
+                 data: Mapping[str, Any] | None = None, refine: int = 1, **detector_options: Any) -> None:
+        from zoo.checks import check_int
+
         self.predictor = predictor
+        self.refine = check_int("refine", refine, low=0, high=10)
         self.detector = load_face_detector(detector, **detector_options)
         self.mapping = resolve_box_mapping(predictor, self.detector, box_mapping, data)
 
@@ -168,10 +189,7 @@ class PhotoLandmarker:
             empty = np.zeros((0, 4), np.float32)
             return PhotoFaces(name, w, h, empty, np.zeros(0, np.float32), empty, np.zeros((0, L, 2), np.float32),
                               None, warning)
-        crop_boxes = self.mapping.face_boxes(boxes)
-        out = self.predictor.predict([img] * len(boxes), boxes=crop_boxes)
-        sq = self.mapping.squares(boxes)
-        squares = np.concatenate([sq[:, :2] - sq[:, 2:] / 2, sq[:, :2] + sq[:, 2:] / 2], axis=1)
+        out, squares = landmarks_from_boxes(self.predictor, img, boxes, self.mapping, self.refine)
         return PhotoFaces(name, w, h, boxes, scores, squares.astype(np.float32), out.landmarks, out.validation)
 
 
@@ -262,7 +280,7 @@ def find_landmark_checkpoint(roots: Sequence[Path]) -> Path:
 
 def predict_photos(predictor: Any, images: Sequence[Any], out_dir: str | os.PathLike, detector: Any = "dlib",
                    box_mapping: Any = None, data: Mapping[str, Any] | None = None, write_overlay: bool = True,
-                   **detector_options: Any) -> dict[str, Any]:
+                   refine: int = 1, **detector_options: Any) -> dict[str, Any]:
     """Run :class:`PhotoLandmarker` on every photo, write ``landmarks.json`` (all photos; a photo without a face has
     ``faces: []`` and a ``warning``) and ``<name>_landmarks.png`` overlays into ``out_dir``; return the JSON dict."""
     from zoo.checkpoint import class_path
@@ -270,7 +288,7 @@ def predict_photos(predictor: Any, images: Sequence[Any], out_dir: str | os.Path
     paths = list_images(images)  # every path checked before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    runner = PhotoLandmarker(predictor, detector, box_mapping, data, **detector_options)
+    runner = PhotoLandmarker(predictor, detector, box_mapping, data, refine, **detector_options)
     hp = getattr(predictor.model, "hparams", {}) or {}
     scheme = hp.get("scheme")
     entries, used = [], set()
@@ -293,7 +311,7 @@ def predict_photos(predictor: Any, images: Sequence[Any], out_dir: str | os.Path
     report = {
         "checkpoint": predictor.ckpt_path, "model_class": class_path(type(predictor.model)), "scheme": scheme,
         "backend": predictor.backend, "detector": detector_settings(runner.detector),
-        "box_mapping": runner.mapping.to_dict(),
+        "box_mapping": runner.mapping.to_dict(), "refine": runner.refine,
         "coordinates": "pixels of each photo, 0-based, pixel centres (pixel j covers [j - 0.5, j + 0.5])",
         "validation": "predicted error of each landmark in photo pixels (seed 002's validation signal); higher = "
                       "less reliable",
@@ -328,7 +346,7 @@ def run_predict(cfg: Any) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") is not None else None
     out_dir = Path(cfg.get("out_dir") or cfg.paths.output_dir)
     report = predict_photos(pred, paths, out_dir, detector, cfg.get("box_mapping"), data, bool(cfg.get("overlay", True)),
-                            **options)
+                            int(cfg.get("refine", 1)), **options)
     print(f"[zoo] {report['num_faces']} face(s) on {report['num_images']} photo(s) -> {out_dir / 'landmarks.json'}"
           + (f"; no face on {len(report['images_without_faces'])}" if report["images_without_faces"] else ""))
     return report
@@ -336,7 +354,8 @@ def run_predict(cfg: Any) -> dict[str, Any]:
 
 # ---- evaluate.py boxes=detector -------------------------------------------------------------------------------
 def detector_report(ckpt_path: str | os.PathLike, dm: Any, out_dir: str | os.PathLike, detector: Any = "dlib",
-                    box_mapping: Any = None, min_iou: float = 0.25, **detector_options: Any) -> dict[str, Any]:
+                    box_mapping: Any = None, refine: int = 1, min_iou: float = 0.25, **detector_options: Any
+                    ) -> dict[str, Any]:
     """NME on the test split of ``dm`` with the detector's boxes (through the box-to-crop map learnt on the run's
     *training* data) beside the NME with landmark boxes on the same faces, and the faces the detector missed.
 
@@ -353,7 +372,7 @@ def detector_report(ckpt_path: str | os.PathLike, dm: Any, out_dir: str | os.Pat
                          f"(records with an image file and landmarks); expected a landmark data config of photos "
                          f"(afw_helen, 300w, wflw, keypoint_csv, pts folders)")
     pred = LandmarkPredictor.from_checkpoint(ckpt_path, backend="auto")
-    runner = PhotoLandmarker(pred, detector, box_mapping, **detector_options)
+    runner = PhotoLandmarker(pred, detector, box_mapping, refine=refine, **detector_options)
     scheme, kind = ds.scheme, ds.norm
     n, L = len(records), len(records[0].landmarks)
     err_lm, err_det = np.full((n, L), np.nan), np.full((n, L), np.nan)
@@ -369,16 +388,15 @@ def detector_report(ckpt_path: str | os.PathLike, dm: Any, out_dir: str | os.Pat
         diag[i] = float(np.hypot(lb[2] - lb[0], lb[3] - lb[1]))
         boxes, _ = runner.detector(img)
         j = match_face(boxes, gt, min_iou)
-        crop_boxes = [r.box if r.box is not None else lb]
+        out = pred.predict([img], boxes=[r.box if r.box is not None else lb])
+        has_val = out.validation is not None
+        err_lm[i] = np.linalg.norm(out.landmarks[0].astype(np.float64) - gt, axis=-1)
+        val_lm[i] = out.validation[0] if has_val else np.nan
         if j >= 0:
             found[i] = True
-            crop_boxes.append(runner.mapping.face_boxes(boxes[j:j + 1])[0])
-        out = pred.predict([img] * len(crop_boxes), boxes=np.asarray(crop_boxes, np.float64))
-        err = np.linalg.norm(out.landmarks.astype(np.float64) - gt[None], axis=-1)
-        has_val = out.validation is not None
-        err_lm[i], val_lm[i] = err[0], (out.validation[0] if has_val else np.nan)
-        if j >= 0:
-            err_det[i], val_det[i] = err[1], (out.validation[1] if has_val else np.nan)
+            out, _ = landmarks_from_boxes(pred, img, boxes[j:j + 1], runner.mapping, runner.refine)
+            err_det[i] = np.linalg.norm(out.landmarks[0].astype(np.float64) - gt, axis=-1)
+            val_det[i] = out.validation[0] if has_val else np.nan
     vis = np.ones((n, L), bool)
     keys = np.arange(n)
 
@@ -388,7 +406,8 @@ def detector_report(ckpt_path: str | os.PathLike, dm: Any, out_dir: str | os.Pat
         return summarize(err[rows], vis[rows], norm[rows], diag[rows], val[rows] if has_val else None, keys[rows])
 
     res = {"detector": {**summary(err_det, val_det, found), "faces": float(n), "detected": float(found.sum()),
-                        "missed": float((~found).sum()), "miss_rate": float((~found).mean())},
+                        "missed": float((~found).sum()), "miss_rate": float((~found).mean()),
+                        "refine": float(runner.refine)},
            "landmark_boxes_detected": summary(err_lm, val_lm, found),
            "landmark_boxes": summary(err_lm, val_lm, np.ones(n, bool))}
     out = Path(out_dir)
@@ -397,7 +416,8 @@ def detector_report(ckpt_path: str | os.PathLike, dm: Any, out_dir: str | os.Pat
     faces = [{"key": r.key, "detected": bool(found[i]), "nme_landmark_box": round(float(nme_lm[i]), 6),
               "nme_detector_box": None if not found[i] else round(float(nme_det[i]), 6)} for i, r in enumerate(records)]
     (out / "detector.json").write_text(json.dumps({"detector": detector_settings(runner.detector),
-                                                   "box_mapping": runner.mapping.to_dict(), "min_iou": min_iou,
+                                                   "box_mapping": runner.mapping.to_dict(), "refine": runner.refine,
+                                                   "min_iou": min_iou,
                                                    "faces": faces}, indent=1))
     fig = ced_figure({f"landmark boxes, all {n} faces": nme_lm,
                       f"landmark boxes, {int(found.sum())} detected": nme_lm[found],
