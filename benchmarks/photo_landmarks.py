@@ -16,6 +16,7 @@ photo), the zoo/dlib ratio; and each pipeline's inter-ocular NME on the annotate
 by zoo.detection.match_face), plus how many it missed.
 
     python benchmarks/photo_landmarks.py --ckpt <landmark .ckpt> [--photos 100] [--threads 1] [--backend onnxruntime]
+        [--refine 1]
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch"])
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--refine", type=int, default=1, help="re-crop passes from the predicted landmarks (predict.py: 1)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     import dlib
@@ -56,7 +58,7 @@ def main() -> None:
     photos = [read_image(r.image) for r in records]
     pred = LandmarkPredictor.from_checkpoint(a.ckpt, backend=a.backend)
     hog = HogFaceDetector()
-    pred.predict_image(photos[0], detector=hog)  # fits / loads the box-to-crop map once, outside the timing
+    pred.predict_image(photos[0], detector=hog, refine=a.refine)  # fits / loads the box-to-crop map once, outside the timing
     sp = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
 
     def dlib_pipeline(img: np.ndarray) -> np.ndarray:
@@ -68,7 +70,7 @@ def main() -> None:
         return np.asarray(out, np.float32).reshape(-1, 68, 2)
 
     def zoo_pipeline(img: np.ndarray) -> np.ndarray:
-        return pred.predict_image(img, detector=hog).landmarks
+        return pred.predict_image(img, detector=hog, refine=a.refine).landmarks
 
     # accuracy (untimed) on the annotated face of each photo that HOG finds
     scheme, found = get_scheme("ibug68"), []
@@ -93,7 +95,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores (shared), load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}, torch {torch.__version__}, {a.threads} thread(s); "
           f"{len(photos)} afw_68 photos (<= 256 px), {faces} HOG faces, {sum(found)} of {len(records)} annotated "
-          f"faces found ({len(records) - sum(found)} missed); zoo backend {pred.backend}, input {pred.image_size} px; "
+          f"faces found ({len(records) - sum(found)} missed); zoo backend {pred.backend}, input {pred.image_size} px, refine {a.refine}; "
           f"checkpoint {a.ckpt}")
     print("| pipeline | detection (ms/photo) | landmarks (ms/face) | end to end (ms/face) | NME inter-ocular (found faces) |")
     print("|---|---|---|---|---|")

@@ -154,6 +154,8 @@ def landmarks_from_boxes(predictor: Any, image: np.ndarray, boxes: np.ndarray, m
     the map's error (pose, framing) that a box cannot explain."""
     from zoo.datamodules.crop import face_square
 
+    if predictor.channels == 1 and image.ndim == 3:  # convert once, not once per face and pass
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     face_boxes = mapping.face_boxes(boxes)
     out = predictor.predict([image] * len(boxes), boxes=face_boxes)
     for _ in range(int(refine)):
