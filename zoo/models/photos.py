@@ -13,7 +13,7 @@ folders). On a photo, a face detector (:mod:`zoo.detection`) gives a box framed 
 expects. The map is stored as ``box_to_crop.<detector>.<settings hash>.json`` beside the checkpoint, fitted the
 first time on the *training* split of the run's data config (or ``data=`` given to predict.py): never on the
 test faces. ``refine`` (default 1) then re-crops each face from the first pass's landmarks (the training crop of
-its predicted landmark box) and predicts again, which removes much of the map's error that a box cannot explain. :func:`detector_report` is ``evaluate.py boxes=detector``: NME with detector boxes beside NME with
+its predicted landmark box) and predicts again, which removes much of the map's error that a box cannot explain. :func:`zoo.models.photo_runs.detector_report` is ``evaluate.py boxes=detector``: NME with detector boxes beside NME with
 landmark boxes on the same faces, and how many faces the detector missed.
 """
 from __future__ import annotations
@@ -24,14 +24,14 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
 
-from zoo.checks import check_choice, invalid
-from zoo.datamodules.crop import protocol_norm
-from zoo.detection import BoxToCrop, detector_settings, fit_box_to_crop, landmark_box, load_face_detector, match_face
+from zoo.checks import check_number, invalid
+from zoo.datamodules.crop import face_square
+from zoo.detection import BoxToCrop, detector_settings, fit_coef, landmark_box, load_face_detector, match_face
 from zoo.io.images import IMAGE_SUFFIXES, read_image
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,41 @@ def training_records(data_cfg: Mapping[str, Any], what: str = "data") -> list[An
                          f"from; expected a landmark data config of photos with landmarks (data=afw_helen, 300w, wflw, "
                          f"keypoint_csv), or pass box_mapping=<json>")
     return list(records)
+
+
+def fit_box_to_crop(records: Iterable[Any], detector: Any, crop_scale: float, max_faces: int | None = 2000,
+                    seed: int = 0, min_iou: float = 0.25, progress: Callable[[int, int], None] | None = None
+                    ) -> BoxToCrop:
+    """Fit the map on annotated photos: ``records`` with ``image`` (path) and ``landmarks`` [L, 2] in that image's
+    pixels (zoo.io.records.LandmarkRecord; the training split). The detector runs on each whole photo; faces it
+    misses (:func:`match_face`) are counted in ``stats`` and left out. ``max_faces``: a seeded subset when more."""
+    crop_scale = check_number("crop_scale", crop_scale, low=0.0)
+    recs = list(records)
+    if max_faces is not None and len(recs) > max_faces:
+        keep = np.sort(np.random.default_rng(seed).choice(len(recs), max_faces, replace=False))
+        recs = [recs[i] for i in keep]
+    det = load_face_detector(detector)
+    boxes, squares, missed, cache = [], [], [], {}
+    for i, r in enumerate(recs):
+        key = str(r.image)
+        if key not in cache:  # photos with several annotated faces are detected once
+            cache = {key: det(read_image(r.image))}
+        found, _ = cache[key]
+        j = match_face(found, r.landmarks, min_iou)
+        if j < 0:
+            missed.append(getattr(r, "key", key))
+        else:
+            boxes.append(found[j])
+            squares.append(face_square(r.landmarks, None, crop_scale))
+        if progress is not None:
+            progress(i + 1, len(recs))
+    if not boxes:
+        raise ValueError(f"box-to-crop map: the detector found none of the {len(recs)} training faces "
+                         f"(first: {missed[:3]}); expected photos with faces it can detect")
+    coef, res = fit_coef(np.stack(boxes), np.asarray(squares))
+    stats = {"faces": len(recs), "detected": len(boxes), "missed": len(missed), "missed_examples": missed[:10],
+             "residual_rms_normalised": np.sqrt((res ** 2).mean(axis=0)).round(5).tolist(), "min_iou": min_iou}
+    return BoxToCrop(coef, float(crop_scale), detector_settings(det), stats)
 
 
 def resolve_box_mapping(predictor: Any, detector: Any, box_mapping: Any = None, data: Mapping[str, Any] | None = None,
@@ -254,32 +289,6 @@ def list_images(image: Any) -> list[Path]:
     return out
 
 
-def find_landmark_checkpoint(roots: Sequence[Path]) -> Path:
-    """The newest checkpoint (best-*.ckpt before last.ckpt) of a landmark run under ``roots`` (run folders written
-    by train.py: ``<run>/checkpoints/config.yaml`` names the model class)."""
-    from hydra.utils import get_class
-    from omegaconf import OmegaConf
-
-    found: list[tuple[float, Path]] = []
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for cfg_file in root.glob("**/checkpoints/config.yaml"):
-            try:
-                target = OmegaConf.load(cfg_file).model._target_
-                if getattr(get_class(target), "task", None) != "landmarks":
-                    continue
-            except Exception:  # noqa: BLE001 - unreadable or foreign config: not a candidate
-                continue
-            ckpts = sorted(cfg_file.parent.glob("best-*.ckpt")) or sorted(cfg_file.parent.glob("last.ckpt"))
-            found += [(c.stat().st_mtime, c) for c in ckpts]
-    if not found:
-        raise ValueError(f"ckpt_path=None is invalid: no landmark checkpoint under {[str(r) for r in roots]}; "
-                         f"expected ckpt_path=<.ckpt written by train.py> (train one with `python train.py "
-                         f"data=afw_helen`)")
-    return max(found)[1]
-
-
 def predict_photos(predictor: Any, images: Sequence[Any], out_dir: str | os.PathLike, detector: Any = "dlib",
                    box_mapping: Any = None, data: Mapping[str, Any] | None = None, write_overlay: bool = True,
                    refine: int = 1, **detector_options: Any) -> dict[str, Any]:
@@ -323,115 +332,3 @@ def predict_photos(predictor: Any, images: Sequence[Any], out_dir: str | os.Path
     }
     (out / "landmarks.json").write_text(json.dumps(report, indent=1))
     return report
-
-
-def run_predict(cfg: Any) -> dict[str, Any]:
-    """predict.py: the composed config (configs/predict.yaml) -> :func:`predict_photos`; paths and names are checked
-    before the checkpoint is loaded."""
-    from omegaconf import OmegaConf
-
-    from zoo.datamodules.landmark_folders import REPO_ROOT
-    from zoo.detection import FACE_DETECTORS
-    from zoo.models.inference import BACKENDS, LandmarkPredictor
-
-    if cfg.get("image") in (None, "", "???"):
-        raise invalid("image", cfg.get("image"), "missing", "image=<photo>, a folder of photos or a list [a.jpg, b.png]")
-    paths = list_images(cfg.image)
-    detector = check_choice("detector", cfg.get("detector", "dlib"), sorted(FACE_DETECTORS))
-    check_choice("backend", cfg.get("backend", "auto"), BACKENDS)
-    options = OmegaConf.to_container(cfg.detector_options, resolve=True) if cfg.get("detector_options") else {}
-    ckpt = cfg.get("ckpt_path")
-    if not ckpt:
-        ckpt = find_landmark_checkpoint([Path.cwd() / "outputs", REPO_ROOT / "outputs"])
-        print(f"[zoo] ckpt_path not given: using the newest landmark checkpoint {ckpt}")
-    pred = LandmarkPredictor.from_checkpoint(ckpt, device=cfg.get("device", "cpu"), backend=cfg.get("backend", "auto"))
-    data = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") is not None else None
-    out_dir = Path(cfg.get("out_dir") or cfg.paths.output_dir)
-    report = predict_photos(pred, paths, out_dir, detector, cfg.get("box_mapping"), data, bool(cfg.get("overlay", True)),
-                            int(cfg.get("refine", 1)), **options)
-    print(f"[zoo] {report['num_faces']} face(s) on {report['num_images']} photo(s) -> {out_dir / 'landmarks.json'}"
-          + (f"; no face on {len(report['images_without_faces'])}" if report["images_without_faces"] else ""))
-    return report
-
-
-# ---- evaluate.py boxes=detector -------------------------------------------------------------------------------
-def detector_report(ckpt_path: str | os.PathLike, dm: Any, out_dir: str | os.PathLike, detector: Any = "dlib",
-                    box_mapping: Any = None, refine: int = 1, min_iou: float = 0.25, **detector_options: Any
-                    ) -> dict[str, Any]:
-    """NME on the test split of ``dm`` with the detector's boxes (through the box-to-crop map learnt on the run's
-    *training* data) beside the NME with landmark boxes on the same faces, and the faces the detector missed.
-
-    Writes ``detector.json`` (per face: key, detected, NME with either box) and ``ced_detector.png`` to ``out_dir``,
-    adds the scalars to ``metrics.json`` there, and returns them (nested: ``detector``, ``landmark_boxes_detected``,
-    ``landmark_boxes``)."""
-    from zoo.metrics.landmarks import ced_figure, summarize
-    from zoo.models.inference import LandmarkPredictor
-
-    ds = (getattr(dm, "datasets", None) or {}).get("test")
-    records = getattr(ds, "records", None)
-    if not records:
-        raise ValueError(f"boxes=detector: the test split of {type(dm).__name__} has no annotated whole photos "
-                         f"(records with an image file and landmarks); expected a landmark data config of photos "
-                         f"(afw_helen, 300w, wflw, keypoint_csv, pts folders)")
-    pred = LandmarkPredictor.from_checkpoint(ckpt_path, backend="auto")
-    runner = PhotoLandmarker(pred, detector, box_mapping, refine=refine, **detector_options)
-    scheme, kind = ds.scheme, ds.norm
-    n, L = len(records), len(records[0].landmarks)
-    err_lm, err_det = np.full((n, L), np.nan), np.full((n, L), np.nan)
-    val_lm, val_det = np.full((n, L), np.nan), np.full((n, L), np.nan)
-    norm, diag = np.zeros(n), np.zeros(n)
-    found = np.zeros(n, bool)
-    has_val = False
-    for i, r in enumerate(records):
-        img = read_image(r.image)
-        gt = np.asarray(r.landmarks, np.float64)
-        norm[i] = protocol_norm(gt, scheme, kind, r.box)
-        lb = landmark_box(gt)
-        diag[i] = float(np.hypot(lb[2] - lb[0], lb[3] - lb[1]))
-        boxes, _ = runner.detector(img)
-        j = match_face(boxes, gt, min_iou)
-        out = pred.predict([img], boxes=[r.box if r.box is not None else lb])
-        has_val = out.validation is not None
-        err_lm[i] = np.linalg.norm(out.landmarks[0].astype(np.float64) - gt, axis=-1)
-        val_lm[i] = out.validation[0] if has_val else np.nan
-        if j >= 0:
-            found[i] = True
-            out, _ = landmarks_from_boxes(pred, img, boxes[j:j + 1], runner.mapping, runner.refine)
-            err_det[i] = np.linalg.norm(out.landmarks[0].astype(np.float64) - gt, axis=-1)
-            val_det[i] = out.validation[0] if has_val else np.nan
-    vis = np.ones((n, L), bool)
-    keys = np.arange(n)
-
-    def summary(err: np.ndarray, val: np.ndarray, rows: np.ndarray) -> dict[str, float]:
-        if not rows.any():
-            return {"num_faces": 0.0}
-        return summarize(err[rows], vis[rows], norm[rows], diag[rows], val[rows] if has_val else None, keys[rows])
-
-    res = {"detector": {**summary(err_det, val_det, found), "faces": float(n), "detected": float(found.sum()),
-                        "missed": float((~found).sum()), "miss_rate": float((~found).mean()),
-                        "refine": float(runner.refine)},
-           "landmark_boxes_detected": summary(err_lm, val_lm, found),
-           "landmark_boxes": summary(err_lm, val_lm, np.ones(n, bool))}
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    nme_lm, nme_det = err_lm.mean(1) / norm, err_det.mean(1) / norm
-    faces = [{"key": r.key, "detected": bool(found[i]), "nme_landmark_box": round(float(nme_lm[i]), 6),
-              "nme_detector_box": None if not found[i] else round(float(nme_det[i]), 6)} for i, r in enumerate(records)]
-    (out / "detector.json").write_text(json.dumps({"detector": detector_settings(runner.detector),
-                                                   "box_mapping": runner.mapping.to_dict(), "refine": runner.refine,
-                                                   "min_iou": min_iou,
-                                                   "faces": faces}, indent=1))
-    fig = ced_figure({f"landmark boxes, all {n} faces": nme_lm,
-                      f"landmark boxes, {int(found.sum())} detected": nme_lm[found],
-                      f"detector boxes, {int(found.sum())} detected": nme_det[found]},
-                     title=f"CED: landmark vs {detector_settings(runner.detector)['name']} boxes "
-                           f"({int((~found).sum())} of {n} missed)")
-    fig.savefig(out / "ced_detector.png", dpi=100)
-    from zoo.loggers import flatten_metrics
-
-    flat = flatten_metrics(res)
-    metrics_file = out / "metrics.json"
-    merged = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    merged.update(flat)
-    metrics_file.write_text(json.dumps(merged, indent=1, sort_keys=True))
-    return flat
