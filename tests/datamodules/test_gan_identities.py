@@ -98,7 +98,7 @@ def test_bad_input(tmp_path, synth_ckpt):
     with pytest.raises(ValueError, match="data.thresholds"):  # nothing can satisfy these: bounded, then an error
         make_dm(tmp_path, synth_ckpt, sets=["new_identities"], max_attempts=3,
                 thresholds={"search": 1.3, "ids": 1e-12, "match": 2.0, "unique": 2.0}).setup("fit")
-    with pytest.raises(ValueError, match="data.synthesis_ckpt"):
+    with pytest.raises(ValueError, match="data.synthesis_ckpt.*expected a zoo.models.identity_gan"):
         from models.test_identity_gan import recognition_ckpt
 
         make_dm(tmp_path, recognition_ckpt(tmp_path / "f.ckpt"), sets_dir=str(tmp_path / "x")).setup("fit")

@@ -32,8 +32,12 @@ class IdentityGrid(L.Callback):
         self.paths: list[Path] = []
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if (trainer.sanity_checking or not trainer.is_global_zero or not hasattr(pl_module, "sample_grid")
+        if (trainer.sanity_checking or not hasattr(pl_module, "sample_grid")
                 or trainer.current_epoch % max(1, self.every_n_epochs)):
+            return
+        # trainer.log_dir broadcasts under DDP: every rank asks, before the rank-0-only part
+        log_dir = trainer.log_dir or trainer.default_root_dir
+        if not trainer.is_global_zero:
             return
         dm = getattr(trainer, "datamodule", None)
         datasets = getattr(dm, "datasets", None) or {}
@@ -55,7 +59,7 @@ class IdentityGrid(L.Callback):
                 return
         import cv2
 
-        out = Path(trainer.log_dir or trainer.default_root_dir) / f"identity_grid_epoch{trainer.current_epoch:03d}.png"
+        out = Path(log_dir) / f"identity_grid_epoch{trainer.current_epoch:03d}.png"
         out.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
         self.paths.append(out)

@@ -47,13 +47,16 @@ THRESHOLD_MODES = ("scaled", "paper")
 
 def load_synthesis_model(path: str, device: str = "cpu") -> Any:
     """A trained ``model=identity_gan`` checkpoint (eval mode); ValueError naming ``data.synthesis_ckpt``."""
-    from zoo.checkpoint import load_run_checkpoint
-    from zoo.models.identity_gan import IdentityGanModel
+    from zoo.checkpoint import class_path, load_run_checkpoint
 
     if not path:
         raise invalid("data.synthesis_ckpt", path, "not set", "a checkpoint written by python train.py "
                       "model=identity_gan ...")
-    cls, _, _ = load_run_checkpoint(path, expected=IdentityGanModel, what="data.synthesis_ckpt")
+    # the class is resolved from the checkpoint (datamodules do not import zoo.models: layering)
+    cls, _, _ = load_run_checkpoint(path, what="data.synthesis_ckpt")
+    if not all(hasattr(cls, a) for a in ("synthesize", "attributes", "identity")):
+        raise ValueError(f"data.synthesis_ckpt: {path} holds a {class_path(cls)} checkpoint, expected a "
+                         f"zoo.models.identity_gan.IdentityGanModel (model=identity_gan) checkpoint")
     return cls.load_from_checkpoint(path, map_location=device, weights_only=False).eval()
 
 
