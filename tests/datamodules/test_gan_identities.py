@@ -102,3 +102,25 @@ def test_bad_input(tmp_path, synth_ckpt):
         from models.test_identity_gan import recognition_ckpt
 
         make_dm(tmp_path, recognition_ckpt(tmp_path / "f.ckpt"), sets_dir=str(tmp_path / "x")).setup("fit")
+
+
+def test_generate_py_writes_the_three_sets(tmp_path, synth_ckpt):
+    """python generate.py data=gan_identities ... (through generate.run): three identity-folder sets + manifest."""
+    from hydra import compose, initialize_config_dir
+
+    from conftest import REPO
+    from generate import run
+
+    root = shared_path("johns")
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("generate", overrides=[
+            "data=gan_identities", "data.base=johns", f"+data.base_overrides.root={root}",
+            "+data.base_overrides.image_size=32", "+data.base_overrides.num_workers=0", f"data.synthesis_ckpt={synth_ckpt}",
+            "data.filter=false", "data.new_identities=1", "data.images_per_identity=2", "data.max_attempts=10",
+            "data.thresholds={search: 1.3, ids: 1.0e-12, match: 2.0, unique: 1.0e-12}", f"out_dir={tmp_path}/out"])
+    res = run(cfg)
+    man = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert set(res) == {"reconstructed", "new_faces", "new_identities"}
+    for name in res:
+        pngs = list((tmp_path / "out" / name).rglob("*.png"))
+        assert res[name]["written"] == len(pngs) == man["sets"][name]["written"] > 0
