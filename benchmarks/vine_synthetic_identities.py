@@ -58,6 +58,8 @@ def main() -> None:
     p.add_argument("--new-identities", type=int, default=40)
     p.add_argument("--search-images", type=int, default=20, help="images per new identity in the search (paper 200)")
     p.add_argument("--max-attempts", type=int, default=400)
+    p.add_argument("--gen-fraction", type=float, default=1.0,
+                   help="generate the sets from this fraction of each training identity's images (base train_fraction)")
     p.add_argument("--pairs", type=int, default=3000)
     p.add_argument("--max-images", type=int, default=1200, help="images per set for the properties")
     p.add_argument("--arc-epochs", type=int, default=2)
@@ -101,6 +103,8 @@ def main() -> None:
                f"data.synthesis_ckpt={results['identity_gan']['ckpt']}", f"out_dir={sets_dir}",
                f"data.new_identities={a.new_identities}", f"data.images_per_identity={a.search_images}",
                f"data.max_attempts={a.max_attempts}", f"hydra.run.dir={work / 'generate'}"]
+        if a.gen_fraction < 1:
+            cmd.append(f"+data.base_overrides.train_fraction={a.gen_fraction}")
         subprocess.run(cmd, check=True, cwd=REPO)
         man = json.loads((sets_dir / "manifest.json").read_text())
         gen = sum(s["generated"] for s in man["sets"].values())
