@@ -9,6 +9,8 @@ Examples::
     python generate.py grid_only=true                            # just the sample grid (run folder)
     python generate.py grid_only=true grid=docs/img/synthetic_grid.png   # refresh the README figure
     python generate.py data=gan_augmented data.base=afw_helen out_dir=data_out/gan_afw_helen   # GAN copies (seed 004)
+    python generate.py data=gan_identities data.synthesis_ckpt=<identity_gan.ckpt> out_dir=data_out/gan_identities
+                                                                  # Reconstructed / New Faces / New Identities (seed 003)
 
 Images + .pts (landmarks) or identity folders, a CSV of all parameters per split, resumable (complete files are
 skipped), sharded; see zoo/synth/export.py.
@@ -56,6 +58,16 @@ def run(cfg: DictConfig) -> dict[str, dict[str, int]]:
         res = write_augmented(hydra.utils.instantiate(data), hydra.utils.to_absolute_path(cfg.out_dir), cfg.image_format)
         log.info("GAN-augmented copies: %d written -> %s (grid: %s)", res["written"], res["dir"], res.get("grid"))
         return {"train": {"written": res["written"], "skipped": 0}}
+    if str(data.get("_target_", "")).endswith("GanIdentitiesDataModule"):  # data=gan_identities (seed 003)
+        dm = hydra.utils.instantiate(data)
+        sets = list(cfg.get("identity_sets") or ("reconstructed", "new_faces", "new_identities"))
+        man = dm.generate(hydra.utils.to_absolute_path(cfg.out_dir), sets)
+        for name, r in man["sets"].items():
+            log.info("%s: %d written, %d dropped (no face found) -> %s", name, r["written"], r["dropped_no_face"],
+                     Path(hydra.utils.to_absolute_path(cfg.out_dir)) / name)
+        if "search" in man:
+            log.info("new-identity search: %s", man["search"])
+        return {name: {"written": r["written"], "skipped": r["dropped_no_face"]} for name, r in man["sets"].items()}
     sizes = split_sizes(data.task, data.num_identities, data.images_per_identity, data.val_identities,
                         data.get("val_images_per_identity"), data.test_identities, data.get("test_images_per_identity"))
     results: dict[str, dict[str, int]] = {}

@@ -243,8 +243,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             print("[zoo] logger=null: LearningRateMonitor left out (it needs a logger)")
         callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]
     record = RunRecord(_resolved(cfg), _wandb_id(logger), _ckpt_dir(callbacks))
+    extra: dict[str, Any] = {}
+    if not model.automatic_optimization and _num(cfg, "trainer.gradient_clip_val"):
+        # Lightning refuses trainer-side clipping with manual optimisation: such models clip their own gradients
+        print(f"[zoo] {cls.__qualname__} optimises manually: trainer.gradient_clip_val ignored (the model clips "
+              f"its own gradients, see its config)")
+        extra["gradient_clip_val"] = None
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks + [record], logger=logger,
-                                     use_distributed_sampler=False, plugins=[zoo_checkpoint.atomic_checkpoint_io()])
+                                     use_distributed_sampler=False, plugins=[zoo_checkpoint.atomic_checkpoint_io()],
+                                     **extra)
     if logger:
         for lg in logger if isinstance(logger, list) else [logger]:
             lg.log_hyperparams({"config": record.config})

@@ -20,7 +20,11 @@ class GanGrid(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm = getattr(trainer, "datamodule", None)
-        if self.logged or dm is None or not hasattr(dm, "gan_preview") or not trainer.is_global_zero:
+        if self.logged or dm is None or not hasattr(dm, "gan_preview"):
+            return
+        # trainer.log_dir broadcasts under DDP: every rank asks for it, only rank 0 draws and writes
+        log_dir = trainer.log_dir or trainer.default_root_dir
+        if not trainer.is_global_zero:
             return
         preview = dm.gan_preview()
         if not preview or not len(preview.get("edits", [])):
@@ -43,7 +47,7 @@ class GanGrid(L.Callback):
                 return
         import cv2
 
-        out = Path(trainer.log_dir or trainer.default_root_dir) / "gan_grid.png"
+        out = Path(log_dir) / "gan_grid.png"
         out.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
         self.path: Any = out
