@@ -37,13 +37,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from zoo.checks import check_bool, check_path
+from zoo.checks import check_bool, check_choice, check_path, check_positive
 from zoo.loggers import flatten_metrics
 from zoo.models.base import ZooModule
 from zoo.models.backbones import create_backbone
-from zoo.models.heads import LandmarkHead
+from zoo.models.heads import LandmarkHead, ValidationHead
 
 COORD_SPACES = ("pixels", "normalized")
+VALIDATION_TARGETS = ("distance", "log_distance")
 ANCHORS = ("mean_shape", "centre")
 DEFAULT_SCHEDULE = ({"epoch": 0, "loss": "l2"}, {"epoch": 10, "loss": "l1"},
                     {"epoch": 20, "loss": "wing", "omega": 10.0, "epsilon": 2.0})
@@ -133,6 +134,9 @@ class LandmarkRegressor(ZooModule):
         validation_distance: str = "manhattan",
         validation_weight: float = 0.1,
         validation_warmup_steps: int = 300,
+        validation_target: str = "distance",
+        validation_eps: float = 1.0,
+        validation_detach: bool = False,
         loss_schedule: Sequence[Mapping[str, Any]] = DEFAULT_SCHEDULE,
         coord_space: str = "pixels",
         anchor: str = "mean_shape",
@@ -164,6 +168,9 @@ class LandmarkRegressor(ZooModule):
             raise ValueError(f"model.output_scale must be > 0 or null, got {output_scale!r}")
         self.loss_schedule = check_loss_schedule(loss_schedule)
         check_bool("model.test_time_flip", test_time_flip)
+        check_choice("model.validation_target", validation_target, VALIDATION_TARGETS)
+        check_positive("model.validation_eps", validation_eps)
+        check_bool("model.validation_detach", validation_detach)
         if test_time_flip and not flip_permutation:
             raise ValueError("model.test_time_flip=true needs model.flip_permutation (the left/right landmark "
                              "permutation; train.py fills it from the datamodule's scheme); got none")
@@ -173,8 +180,12 @@ class LandmarkRegressor(ZooModule):
         self.save_config({k: v for k, v in args.items() if k != "init_from"})
 
         self.backbone = create_backbone(backbone, in_chans=channels, **(backbone_kwargs or {}))
+        detached = validation_head and validation_detach
         self.head = LandmarkHead(self.backbone.num_features, num_landmarks, hidden=head_hidden,
-                                 validation=validation_head, dropout=dropout)
+                                 validation=validation_head and not detached, dropout=dropout)
+        # the validation signal from its own head on detached backbone features: its loss leaves the landmarks alone
+        self.validation_net = ValidationHead(self.backbone.num_features, num_landmarks, hidden=head_hidden) \
+            if detached else None
         self.scale = float(output_scale or image_size / 2.0)
         centre = (image_size - 1) / 2.0  # 0-based pixel-centre convention
         self.register_buffer("anchor", torch.full((num_landmarks, 2), centre))
@@ -205,8 +216,12 @@ class LandmarkRegressor(ZooModule):
             return coord
         from zoo.losses import ValidationLoss
 
+        eps = float(self.hparams.validation_eps)
+        if self.hparams.coord_space == "normalized":
+            eps /= float(self.hparams.image_size)
         return ValidationLoss(coord_loss=coord, distance=self.hparams.validation_distance,
-                              weight=self.current_validation_weight(0), reduction="none")
+                              weight=self.current_validation_weight(0), reduction="none",
+                              target=self.hparams.validation_target, eps=eps)
 
     def set_loss_stage(self, stage: int) -> bool:
         """Switch the coordinate loss to ``loss_schedule[stage]``; returns True when it changed."""
@@ -297,9 +312,18 @@ class LandmarkRegressor(ZooModule):
 
     # ---- forward ------------------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor | None]:
-        o, v = self.head(self.backbone(self.as_input(images)))
+        f = self.backbone(self.as_input(images))
+        o, v = self.head(f)
+        if self.validation_net is not None:
+            v = self.validation_net(f.detach())
         lm = self.anchor + self.scale * o
-        return {"landmarks": lm, "validation": None if v is None else self.scale * v}
+        if v is None:
+            return {"landmarks": lm, "validation": None}
+        if self.hparams.validation_target == "log_distance":  # raw output = log((v + eps) / eps)
+            v = float(self.hparams.validation_eps) * torch.expm1(v.clamp(max=30.0))
+        else:
+            v = self.scale * v
+        return {"landmarks": lm, "validation": v}
 
     def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor | None]:
         """:meth:`forward`, or with ``test_time_flip`` the mean of the predictions for the image and its mirror
