@@ -130,7 +130,7 @@ def test_landmark_priming_loads_the_synthetic_weights(tmp_path):
         "data.num_workers=0", f"finetune.data.data_dir={data}", "finetune.data.root=[afw_68]",
         "finetune.data.batch_size=8", "finetune.data.num_workers=0", "finetune.fraction=0.25",
         "logger=csv", f"paths.output_dir={tmp_path}", "test=false", "trainer.max_epochs=1",
-        "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "finetune.trainer.max_epochs=1",
+        "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "+finetune.trainer.max_epochs=1",
         "+finetune.trainer.limit_train_batches=1", "+finetune.trainer.limit_val_batches=1"]
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
