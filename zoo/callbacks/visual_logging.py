@@ -1,7 +1,7 @@
 """Sample predictions coloured by the validation signal, logged during validation.
 
 Every ``every_n_epochs`` validation epochs the first ``num_samples`` crops of the first validation batch are
-drawn with :func:`zoo.models.landmark.sample_grid` (one :func:`zoo.metrics._landmark_plots.sample_figure` per
+drawn with :func:`zoo.models.landmark.sample_grid` (one :func:`zoo.metrics.landmarks.sample_figure` per
 crop: ground truth as white crosses, predictions coloured by the predicted validation signal: green = low
 predicted error, red = high; plain red without the validation head). The figure goes
 to W&B as ``val/samples`` (``wandb.Image``) when a WandbLogger is attached, and is written as

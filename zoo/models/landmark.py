@@ -482,11 +482,11 @@ class LandmarkRegressor(ZooModule):
 
 def sample_grid(images: Any, pred: Any, target: Any | None = None, validation: Any | None = None,
                 cols: int = 4, title: str | None = None) -> Any:
-    """RGB uint8 array [H, W, 3]: one :func:`zoo.metrics._landmark_plots.sample_figure` per crop
+    """RGB uint8 array [H, W, 3]: one :func:`zoo.metrics.landmarks.sample_figure` per crop
     (``images`` [N, C, H, W], ``pred``/``target`` [N, L, 2] px, ``validation`` [N, L]), tiled ``cols`` per row."""
     import numpy as np
 
-    from zoo.metrics._landmark_plots import sample_figure
+    from zoo.metrics.landmarks import sample_figure
 
     tiles = []
     for i in range(len(images)):
@@ -508,7 +508,7 @@ def write_landmark_figures(results: Mapping[str, Any], out: Path) -> None:
     """PNGs from ``{"metrics": dict, "values": LandmarkMetrics.values(), "samples": dict}`` into ``out``."""
     import matplotlib.image
 
-    from zoo.metrics._landmark_plots import ced_figure, validation_figure
+    from zoo.metrics.landmarks import ced_figure, validation_figure
 
     vals = results.get("values") or {}
     if vals.get("nme_face") is not None:
