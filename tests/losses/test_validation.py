@@ -153,3 +153,37 @@ def test_bad_inputs():
         ValidationLoss(distance="chebyshev")
     with pytest.raises(ValueError, match="coord_loss"):
         ValidationLoss(coord_loss="nope")
+
+
+def test_log_distance_target_matches_a_loop():
+    pred, val, target = _inputs()
+    eps = 0.5
+    out = ValidationLoss("l1", weight=2.0, reduction="none", target="log_distance", eps=eps)(pred, val, target)
+    for b in range(pred.shape[0]):
+        terms = []
+        for j in range(pred.shape[1]):
+            d = abs(float(pred[b, j, 0] - target[b, j, 0])) + abs(float(pred[b, j, 1] - target[b, j, 1]))
+            terms.append(0.5 * (math.log(d + eps) - math.log(float(val[b, j]) + eps)) ** 2)
+        assert float(out.validation[b]) == pytest.approx(sum(terms) / len(terms))
+        assert float(out.total[b]) == pytest.approx(float(out.coord[b]) + 2.0 * sum(terms) / len(terms))
+    # the gradient reaches only the validation signal: coordinates get the coordinate loss's gradient alone
+    p = pred.clone().requires_grad_(True)
+    v = val.clone().requires_grad_(True)
+    ValidationLoss("l1", target="log_distance", eps=eps)(p, v, target).total.backward()
+    p2 = pred.clone().requires_grad_(True)
+    ValidationLoss("l1", weight=0.0)(p2, val, target).total.backward()
+    torch.testing.assert_close(p.grad, p2.grad)
+    assert v.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kw, match", [({"target": "squared"}, "target"), ({"eps": 0.0}, "eps"),
+                                       ({"eps": -1.0}, "eps")])
+def test_bad_target_settings(kw, match):
+    with pytest.raises(ValueError, match=match):
+        ValidationLoss(**kw)
+
+
+def test_log_distance_needs_validation_above_minus_eps():
+    pred, val, target = _inputs()
+    with pytest.raises(ValueError, match="log_distance"):
+        ValidationLoss(target="log_distance", eps=1.0)(pred, val - 10.0, target)

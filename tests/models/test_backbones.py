@@ -42,6 +42,12 @@ def test_timm_backbone_by_name():
     assert net(torch.randn(2, 1, 64, 64)).shape == (2, 512)
 
 
+def test_timm_backbone_with_a_pre_logits_layer_reports_its_output_size():
+    net = create_backbone("mobilenetv3_small_050", in_chans=1)  # conv_head after pooling: 1024 outputs, not 288
+    out = net(torch.randn(2, 1, 64, 64))
+    assert out.shape == (2, net.num_features) == (2, 1024)
+
+
 def test_unknown_backbone_lists_choices():
     with pytest.raises(ValueError) as e:
         create_backbone("no_such_net_xyz")

@@ -148,3 +148,37 @@ def test_per_sample_loss_keeps_mode_and_no_grad():
 def test_bad_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
         make(**kw)
+
+
+def test_test_time_flip_averages_the_mirrored_prediction_by_hand():
+    from zoo.schemes import get_scheme
+
+    perm = list(get_scheme("ibug68").flip_permutation)
+    m = make(test_time_flip=True, flip_permutation=perm).eval()
+    x = torch.rand(2, 1, S, S)
+    with torch.no_grad():
+        a, b = m(x), m(torch.flip(x, dims=[3]))
+        got = m.predict(x)
+    want_lm = torch.empty(2, L_, 2)
+    want_v = torch.empty(2, L_)
+    for n in range(2):
+        for j in range(L_):  # point j of the image is point perm[j] of the mirror image, x -> S - 1 - x
+            k = perm[j]
+            want_lm[n, j, 0] = 0.5 * (a["landmarks"][n, j, 0] + (S - 1 - b["landmarks"][n, k, 0]))
+            want_lm[n, j, 1] = 0.5 * (a["landmarks"][n, j, 1] + b["landmarks"][n, k, 1])
+            want_v[n, j] = 0.5 * (a["validation"][n, j] + b["validation"][n, k])
+    torch.testing.assert_close(got["landmarks"], want_lm)
+    torch.testing.assert_close(got["validation"], want_v)
+    plain = make(flip_permutation=perm).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(plain.predict(x)["landmarks"], plain(x)["landmarks"])  # off: forward
+
+
+def test_test_time_flip_needs_the_permutation():
+    with pytest.raises(ValueError, match="model.test_time_flip"):
+        make(test_time_flip=True)
+
+
+def test_init_from_missing_file_names_the_key(tmp_path):
+    with pytest.raises(ValueError, match="model.init_from"):
+        make(init_from=str(tmp_path / "nope.ckpt"))

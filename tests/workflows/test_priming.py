@@ -114,3 +114,57 @@ def test_bad_finetune_config(tmp_path, key, value, match):
         cfg.finetune[key] = value
     with pytest.raises(ValueError, match=match):
         run(cfg)
+
+
+def test_landmark_priming_loads_the_synthetic_weights(tmp_path):
+    """experiment=kortylewski_landmarks (issue 11 item 4): the landmark model pretrained on 3DMM-synthetic faces
+    (tiny here) is the starting point of the fine-tuning on a fraction of afw_helen: every tensor of the
+    fine-tuning model's init equals the pretrained checkpoint's, which differs from a fresh initialisation."""
+    from zoo.models.landmark import LandmarkRegressor
+    from zoo.workflows.priming import run
+
+    data = shared_path("afw_68").parent
+    overrides = [
+        "experiment=kortylewski_landmarks", "data.num_identities=6", "data.images_per_identity=2",
+        "data.val_identities=2", "data.test_identities=2", "data.batch_size=6",
+        "data.num_workers=0", f"finetune.data.data_dir={data}", "finetune.data.root=[afw_68]",
+        "finetune.data.batch_size=8", "finetune.data.num_workers=0", "finetune.fraction=0.25",
+        "logger=csv", f"paths.output_dir={tmp_path}", "test=false", "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "+finetune.trainer.max_epochs=1",
+        "+finetune.trainer.limit_train_batches=1", "+finetune.trainer.limit_val_batches=1"]
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    assert cfg.data._target_ == "zoo.datamodules.synthetic.Synthetic3DMMDataModule" and cfg.data.yaw == [-35, 35]
+    assert cfg.finetune.data.image_size == cfg.data.image_size == 96  # same input size in both stages
+    res = run(cfg)
+    assert res["datamodule"].train_fraction == 0.25 and res["trainer"].state.finished
+    assert res["pretrain"]["datamodule"].info.task == "landmarks"
+    pre = torch.load(res["pretrained_checkpoint"], map_location="cpu", weights_only=False)["state_dict"]
+    hp = dict(res["model"].hparams)
+    fresh = LandmarkRegressor(**hp, init_from=res["pretrained_checkpoint"])
+    loaded = fresh.load_pretrained(res["pretrained_checkpoint"])
+    own = fresh.state_dict()
+    assert sorted(loaded) == sorted(own) and any(k.startswith("validation_net.") for k in own)
+    for k, v in own.items():
+        torch.testing.assert_close(v, pre[k], rtol=0, atol=0, msg=k)
+    torch.manual_seed(12345)
+    other = LandmarkRegressor(**hp).state_dict()
+    assert any(not torch.equal(other[k], pre[k]) for k in own if k.startswith("backbone.") and pre[k].is_floating_point())
+    assert not torch.equal(other["anchor"], pre["anchor"])  # the synthetic mean shape came along too
+    # and the fine-tuned model started there: one step at a negligible learning rate leaves the weights in place
+    ft = res["model"].state_dict()
+    for k in own:
+        if k.startswith("backbone.") and k.endswith("weight"):
+            torch.testing.assert_close(ft[k], pre[k], rtol=0, atol=1e-4, msg=k)
+
+
+def test_landmark_init_from_of_another_task_names_the_key(tmp_path):
+    from zoo.models.landmark import LandmarkRegressor
+    from zoo.models.recognition import ArcFaceModel
+
+    ckpt = tmp_path / "arcface.ckpt"
+    torch.save({"state_dict": ArcFaceModel(backbone="resnet10t", channels=1, image_size=64,
+                                           num_identities=3).state_dict()}, ckpt)
+    model = LandmarkRegressor(num_landmarks=68, image_size=64, channels=1, init_from=str(ckpt))
+    with pytest.raises(ValueError, match="model.init_from.*no 'backbone"):
+        model.load_pretrained(ckpt)

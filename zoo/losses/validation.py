@@ -12,6 +12,13 @@ the annotated position (Manhattan by default, as in the paper's experiments)::
 
 Eq. 3's gradient for the validation neuron is ``N_{i+2} = d - ev_{i+2}``, i.e. the derivative of
 ``1/2 (d - v)^2`` with ``d`` held constant; the coordinates get only the coordinate loss's gradient.
+
+``target="log_distance"`` (a zoo extension, not in the paper) regresses the error on a log scale instead:
+
+    val_b     = sum_j w_bj * 1/2 (log(d_bj + eps) - log(v_bj + eps))^2 / sum_j w_bj      (v_bj > -eps)
+
+which weighs a 1 -> 2 px error like a 10 -> 20 px one; the squared Eq. 3 term is dominated by the few large
+errors, so its fit ranks the many small ones poorly (docs/landmark_model.md, "Validation signal").
 """
 from __future__ import annotations
 
@@ -19,7 +26,7 @@ from typing import Callable, NamedTuple, Optional, Union
 
 import torch
 
-from ..checks import check_bool, check_choice, check_nonnegative, invalid
+from ..checks import check_bool, check_choice, check_nonnegative, check_positive, invalid
 from ._checks import check_finite, check_landmarks, check_tensor
 from ._reduction import check_reduction, compute_dtype, reduce
 from .landmark import LANDMARK_LOSSES, LandmarkLoss, weighted_landmark_mean
@@ -46,6 +53,7 @@ def euclidean(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 DISTANCES = {"manhattan": manhattan, "euclidean": euclidean}
+TARGETS = ("distance", "log_distance")
 
 
 class ValidationLoss(torch.nn.Module):
@@ -61,6 +69,8 @@ class ValidationLoss(torch.nn.Module):
         weight: multiplier of the validation term (paper: 1.0). A plain attribute: a model may ramp it
             at runtime (training with weight 1 from the first step can diverge with large initial errors).
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` ([B] per field).
+        target: ``"distance"`` (Eq. 3) or ``"log_distance"`` (module docstring).
+        eps: the ``eps`` of ``"log_distance"`` (> 0, in the units of the coordinates).
 
     ``forward(pred [B,L,2], validation [B,L], target [B,L,2], weight=None) -> ValidationLossOutput``
     where ``weight`` is the optional [B,L]/[L] landmark weight or visibility mask (as for landmark losses).
@@ -68,8 +78,11 @@ class ValidationLoss(torch.nn.Module):
 
     def __init__(self, coord_loss: Union[str, LandmarkLoss] = "l2",
                  distance: Union[str, DistanceFn] = "manhattan", weight: float = 1.0,
-                 reduction: str = "mean", validate_inputs: bool = True) -> None:
+                 reduction: str = "mean", validate_inputs: bool = True, target: str = "distance",
+                 eps: float = 1.0) -> None:
         super().__init__()
+        self.target = check_choice("target", target, TARGETS)
+        self.eps = check_positive("eps", eps)
         self.reduction = check_reduction(reduction)
         self.validate_inputs = check_bool("validate_inputs", validate_inputs)
         self.weight = check_nonnegative("weight", weight)
@@ -111,13 +124,21 @@ class ValidationLoss(torch.nn.Module):
         v = validation.to(dtype)
         if weight is not None:
             v = torch.where(weight > 0, v, d)
-        val = weighted_landmark_mean(0.5 * (d - v) ** 2, weight)
+        if self.target == "log_distance":
+            if self.validate_inputs and bool((v <= -self.eps).any()):
+                raise ValueError(f"validation: target='log_distance' needs validation > -eps={self.eps}, got "
+                                 f"min {float(v.min())}")
+            eps = float(self.eps)
+            val = weighted_landmark_mean(0.5 * (torch.log(d + eps) - torch.log(v + eps)) ** 2, weight)
+        else:
+            val = weighted_landmark_mean(0.5 * (d - v) ** 2, weight)
         total = coord + w * val
         return ValidationLossOutput(reduce(total, self.reduction), reduce(coord, self.reduction),
                                     reduce(val, self.reduction))
 
     def extra_repr(self) -> str:
-        return f"distance={self.distance_name!r}, weight={self.weight}, reduction={self.reduction!r}"
+        return (f"distance={self.distance_name!r}, weight={self.weight}, reduction={self.reduction!r}, "
+                f"target={self.target!r}" + (f", eps={self.eps}" if self.target == "log_distance" else ""))
 
 
 def _resolve_coord_loss(value) -> LandmarkLoss:

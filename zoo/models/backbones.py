@@ -78,6 +78,11 @@ def create_backbone(name: str, in_chans: int = 1, **kwargs: Any) -> nn.Module:
                 f"model.backbone: unknown backbone {name!r}; expected one of the zoo's backbones "
                 f"{registered_backbones()} or a timm model name (see timm.list_models(), e.g. 'resnet18')")
         net = timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=0, **kwargs)
+        # nets with a pre-logits layer (MobileNetV3, EfficientNet-style heads in recent timm) return
+        # head_hidden_size features, not num_features, when num_classes=0
+        hidden = getattr(net, "head_hidden_size", None)
+        if isinstance(hidden, int) and hidden > 0:
+            net.num_features = hidden
     if not isinstance(getattr(net, "num_features", None), int):
         raise ValueError(f"backbone {name!r} must expose an integer 'num_features' attribute")
     return net

@@ -37,3 +37,20 @@ class LandmarkHead(nn.Module):
         if self.validation:
             return o[..., :2], o[..., 2]
         return o, None
+
+
+class ValidationHead(nn.Module):
+    """A separate validation-signal head (zoo extension of seed 002): ``v = W2 ReLU(BN(W1 f)) + b2`` ∈ R^L, one
+    value per landmark, on (detached) backbone features; the last layer starts at zero like
+    :class:`LandmarkHead`'s."""
+
+    def __init__(self, in_features: int, num_landmarks: int, hidden: int = 256, init_std: float = 1e-3) -> None:
+        super().__init__()
+        self.fc1 = nn.Sequential(nn.Linear(in_features, hidden, bias=False), nn.BatchNorm1d(hidden),
+                                 nn.ReLU(inplace=True))
+        self.fc2 = nn.Linear(hidden, num_landmarks)
+        nn.init.normal_(self.fc2.weight, std=init_std)
+        nn.init.zeros_(self.fc2.bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.fc1(features))

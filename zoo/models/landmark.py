@@ -37,12 +37,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from zoo.checks import check_bool, check_choice, check_path, check_positive
 from zoo.loggers import flatten_metrics
 from zoo.models.base import ZooModule
 from zoo.models.backbones import create_backbone
-from zoo.models.heads import LandmarkHead
+from zoo.models.heads import LandmarkHead, ValidationHead
 
 COORD_SPACES = ("pixels", "normalized")
+VALIDATION_TARGETS = ("distance", "log_distance")
 ANCHORS = ("mean_shape", "centre")
 DEFAULT_SCHEDULE = ({"epoch": 0, "loss": "l2"}, {"epoch": 10, "loss": "l1"},
                     {"epoch": 20, "loss": "wing", "omega": 10.0, "epsilon": 2.0})
@@ -132,6 +134,9 @@ class LandmarkRegressor(ZooModule):
         validation_distance: str = "manhattan",
         validation_weight: float = 0.1,
         validation_warmup_steps: int = 300,
+        validation_target: str = "distance",
+        validation_eps: float = 1.0,
+        validation_detach: bool = False,
         loss_schedule: Sequence[Mapping[str, Any]] = DEFAULT_SCHEDULE,
         coord_space: str = "pixels",
         anchor: str = "mean_shape",
@@ -142,6 +147,8 @@ class LandmarkRegressor(ZooModule):
         channels_last: bool = True,
         metrics: dict[str, Any] | None = None,
         subset_names: list[str] | None = None,
+        test_time_flip: bool = False,
+        init_from: str | None = None,
     ) -> None:
         args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__(optimizer, scheduler, scheduler_interval, channels_last)
@@ -160,15 +167,31 @@ class LandmarkRegressor(ZooModule):
         if output_scale is not None and output_scale <= 0:
             raise ValueError(f"model.output_scale must be > 0 or null, got {output_scale!r}")
         self.loss_schedule = check_loss_schedule(loss_schedule)
-        self.save_config(args)
+        check_bool("model.test_time_flip", test_time_flip)
+        check_choice("model.validation_target", validation_target, VALIDATION_TARGETS)
+        check_positive("model.validation_eps", validation_eps)
+        check_bool("model.validation_detach", validation_detach)
+        if test_time_flip and not flip_permutation:
+            raise ValueError("model.test_time_flip=true needs model.flip_permutation (the left/right landmark "
+                             "permutation; train.py fills it from the datamodule's scheme); got none")
+        if init_from is not None:
+            check_path("model.init_from", init_from, kind="file")
+        self.init_from = init_from
+        self.save_config({k: v for k, v in args.items() if k != "init_from"})
 
         self.backbone = create_backbone(backbone, in_chans=channels, **(backbone_kwargs or {}))
+        detached = validation_head and validation_detach
         self.head = LandmarkHead(self.backbone.num_features, num_landmarks, hidden=head_hidden,
-                                 validation=validation_head, dropout=dropout)
+                                 validation=validation_head and not detached, dropout=dropout)
+        # the validation signal from its own head on detached backbone features: its loss leaves the landmarks alone
+        self.validation_net = ValidationHead(self.backbone.num_features, num_landmarks, hidden=head_hidden) \
+            if detached else None
         self.scale = float(output_scale or image_size / 2.0)
         centre = (image_size - 1) / 2.0  # 0-based pixel-centre convention
         self.register_buffer("anchor", torch.full((num_landmarks, 2), centre))
         self.register_buffer("anchor_ready", torch.tensor(anchor == "centre"))
+        perm = torch.as_tensor(list(flip_permutation or range(num_landmarks)), dtype=torch.long)
+        self.register_buffer("flip_index", perm, persistent=False)
 
         self.stage = -1
         self.criterion: nn.Module = self._build_criterion(0)
@@ -193,8 +216,12 @@ class LandmarkRegressor(ZooModule):
             return coord
         from zoo.losses import ValidationLoss
 
+        eps = float(self.hparams.validation_eps)
+        if self.hparams.coord_space == "normalized":
+            eps /= float(self.hparams.image_size)
         return ValidationLoss(coord_loss=coord, distance=self.hparams.validation_distance,
-                              weight=self.current_validation_weight(0), reduction="none")
+                              weight=self.current_validation_weight(0), reduction="none",
+                              target=self.hparams.validation_target, eps=eps)
 
     def set_loss_stage(self, stage: int) -> bool:
         """Switch the coordinate loss to ``loss_schedule[stage]``; returns True when it changed."""
@@ -243,16 +270,75 @@ class LandmarkRegressor(ZooModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["loss_stage"] = self.stage
 
+    # ---- initialisation from another checkpoint (priming, seed 000 Table 2) ---------------------------
+    def on_fit_start(self) -> None:
+        # after a resume's restore (trainer.ckpt_path set): a resumed run keeps its own weights
+        if self.init_from and not self.trainer.ckpt_path:
+            from lightning.pytorch.utilities import rank_zero_info
+
+            loaded = self.load_pretrained(self.init_from)
+            rank_zero_info(f"[zoo] initialised {len(loaded)} tensors (backbone, head, anchor) from {self.init_from}")
+
+    def load_pretrained(self, path: str | Path) -> list[str]:
+        """Copy every weight and buffer of landmark checkpoint ``path`` (backbone, head, mean-shape anchor) into
+        this model: weights only (fresh optimiser, epoch count, loss stage). The checkpoint must come from a
+        landmark model of the same architecture (backbone, head_hidden, num_landmarks, channels, validation head);
+        anything else raises a ValueError naming ``model.init_from`` and the mismatching tensors."""
+        from zoo.checkpoint import read as read_checkpoint
+
+        p = Path(path)
+        ckpt = read_checkpoint(p, "model.init_from")  # your own checkpoint (trusted)
+        state = ckpt.get("state_dict", ckpt)
+        own = self.state_dict()
+        if not any(k.startswith("backbone.") for k in state) or not any(k.startswith("head.") for k in state):
+            raise ValueError(f"model.init_from: {p} holds no 'backbone.*' and 'head.*' weights (not a zoo landmark "
+                             f"checkpoint); expected a checkpoint written by train.py with a landmark model")
+        bad = [f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
+               if k in own and own[k].shape != v.shape]
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if bad or missing or unexpected:
+            raise ValueError(f"model.init_from: {p} does not match this landmark model (same backbone, head_hidden, "
+                             f"num_landmarks, channels and validation head expected); shape mismatches {bad[:5]}, "
+                             f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+        self.load_state_dict(state, strict=True)
+        return sorted(state)
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # weights restored from a checkpoint (resume, load_from_checkpoint) must not be replaced by init_from later
+        self.init_from = None
         stage = checkpoint.get("loss_stage")
         if isinstance(stage, int) and 0 <= stage < len(self.loss_schedule):
             self.set_loss_stage(stage)
 
     # ---- forward ------------------------------------------------------------------------------------
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor | None]:
-        o, v = self.head(self.backbone(self.as_input(images)))
+        f = self.backbone(self.as_input(images))
+        o, v = self.head(f)
+        if self.validation_net is not None:
+            v = self.validation_net(f.detach())
         lm = self.anchor + self.scale * o
-        return {"landmarks": lm, "validation": None if v is None else self.scale * v}
+        if v is None:
+            return {"landmarks": lm, "validation": None}
+        if self.hparams.validation_target == "log_distance":  # raw output = log((v + eps) / eps)
+            v = float(self.hparams.validation_eps) * torch.expm1(v.clamp(max=30.0))
+        else:
+            v = self.scale * v
+        return {"landmarks": lm, "validation": v}
+
+    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        """:meth:`forward`, or with ``test_time_flip`` the mean of the predictions for the image and its mirror
+        image (mirrored back: ``x -> W - 1 - x`` and the left/right permutation; the validation signal is averaged
+        the same way). What validation, test and evaluate.py use."""
+        out = self(images)
+        if not self.hparams.test_time_flip:
+            return out
+        mirrored = self(torch.flip(images, dims=[3]))
+        lm = mirrored["landmarks"][:, self.flip_index]
+        lm = torch.stack([(images.shape[3] - 1) - lm[..., 0], lm[..., 1]], dim=-1)
+        val = out["validation"]
+        if val is not None:
+            val = 0.5 * (val + mirrored["validation"][:, self.flip_index])
+        return {"landmarks": 0.5 * (out["landmarks"] + lm), "validation": val}
 
     @torch.no_grad()
     def _maybe_init_anchor(self, batch: Mapping[str, torch.Tensor]) -> None:
@@ -301,7 +387,7 @@ class LandmarkRegressor(ZooModule):
         return parts.total.detach(), batch["index"]
 
     def _eval_step(self, batch: Mapping[str, torch.Tensor], metrics: nn.Module, prefix: str) -> None:
-        out = self(batch["image"])
+        out = self.predict(batch["image"])
         self.guard(f"{prefix} output (landmarks)", out["landmarks"], batch)  # evaluation: no step to keep sync-free
         self.guard(f"{prefix} output (validation signal)", out["validation"], batch)
         parts = self.loss_parts(out, batch)
@@ -356,7 +442,7 @@ class LandmarkRegressor(ZooModule):
         if batch_idx == 0 and self.trainer.is_global_zero:
             k = min(8, batch["image"].shape[0])
             with torch.no_grad():
-                out = self(batch["image"][:k])
+                out = self.predict(batch["image"][:k])
             self._test_samples = {
                 "image": batch["image"][:k].float().cpu().numpy(), "target": batch["landmarks"][:k].cpu().numpy(),
                 "pred": out["landmarks"].float().cpu().numpy(),

@@ -1,8 +1,9 @@
-"""Priming: pretrain a recognition model on one identity datamodule, then fine-tune it on another.
+"""Priming: pretrain a model on one datamodule, then fine-tune it on another (recognition or landmarks).
 
 Kortylewski et al. (seed 000, Sec. 4.3; seed 001, Sec. IV-C) pretrain FaceNet on 3DMM-synthetic faces ("SYN")
 and fine-tune the primed network on 10/25/50/100 % of the real training data, which beats training on the
-real data alone. :func:`run` does both stages with :func:`zoo.run.train`, from one composed config (train.py
+real data alone; seed 000's Table 2 does the same for facial landmarks (``experiment=kortylewski_landmarks``:
+the landmark model on ``data=synthetic_3dmm_frontal``, fine-tuned on a fraction of ``afw_helen``). :func:`run` does both stages with :func:`zoo.run.train`, from one composed config (train.py
 calls :func:`run` instead of :func:`zoo.run.train` when ``finetune`` is set):
 
 ``cfg.data``/``cfg.model``/``cfg.trainer``...  the pretraining stage (``cfg.pretrain``: optional overrides merged
@@ -19,7 +20,9 @@ calls :func:`run` instead of :func:`zoo.run.train` when ``finetune`` is set):
                                                 one was saved) or ``"last"`` (the final weights).
 
 Stage outputs go to ``<paths.output_dir>/pretrain`` and ``<paths.output_dir>/finetune``. The fine-tuning stage
-sets ``model.init_from`` (weights only: fresh optimiser and epoch count), so it needs no other hook in train.
+sets ``model.init_from`` (weights only: fresh optimiser and epoch count; both model families accept it:
+:class:`~zoo.models.recognition` models load the embedder, :class:`~zoo.models.landmark.LandmarkRegressor` every
+weight and its mean-shape anchor), so it needs no other hook in train.
 """
 from __future__ import annotations
 
