@@ -10,12 +10,16 @@ The callback talks to the data only through the :class:`zoo.datamodules.base.Sam
    (:func:`zoo.datamodules.samplers.lpbb.all_gather_pairs`) and calls ``record_losses(index, loss)`` with
    the *same* gathered tensors on every rank, so the loss tables stay identical;
 3. if ``refresh_every`` is set (the paper's BB): every ``refresh_every`` fraction of the epoch's batches
-   (paper: 10%) recomputes the loss of every training sample -- model in eval mode, no gradients, each rank
-   over ``datamodule.refresh_loader()`` (its sequential ``r::world`` shard of the training set at the eval
-   batch size; one persistent loader, no new workers per refresh), through
+   (paper: 10%) recomputes the loss of every training sample -- model in eval mode, ``torch.inference_mode``,
+   each rank over ``datamodule.refresh_loader()`` (its sequential ``r::world`` shard of the training set at the
+   eval batch size, built once: a deterministic view is replayed from memory after the first pass, otherwise
+   the loader keeps its workers; no new workers per refresh), through
    ``pl_module.per_sample_loss(batch) -> (losses [B], index [B])`` -- gathers and records them, then restores
-   every submodule's train/eval mode. The refresh reads the training dataset with its training augmentation:
-   the losses are those of augmented views, like the online losses (the paper trains with online augmentation).
+   every submodule's train/eval mode. By default (``sampler.refresh_view=plain``) the pass evaluates the
+   training images *without* augmentation: Fuhl & Kasneci select "a training image" by "the produced loss of a
+   training image" and note that "for an exact determination of the probability based on the loss value, all
+   data must be evaluated after each training batch"; the augmentation is the online augmentation a sample gets
+   once it is in a batch (Sec. 3 and 5). The online (BBO) losses are those of augmented views.
 4. logs ``lpbb/max_median_ratio``, ``lpbb/ess`` (normalised effective sample size, 1 = uniform),
    ``lpbb/seen_fraction`` every ``log_every_n_steps`` steps (``sampler_stats()``) and ``lpbb/refresh_seconds``.
 
@@ -125,7 +129,7 @@ class LossFeedback(L.Callback):
         pl_module.eval()
         idx_l, loss_l = [], []
         try:
-            with torch.no_grad(), trainer.precision_plugin.forward_context():
+            with torch.inference_mode(), trainer.precision_plugin.forward_context():
                 for batch in loader:
                     batch = move_data_to_device(batch, pl_module.device)
                     losses, index = pl_module.per_sample_loss(batch)

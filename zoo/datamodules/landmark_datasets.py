@@ -84,6 +84,11 @@ class LandmarkDataset(Dataset):
         clone.augment = None
         return clone
 
+    @property
+    def deterministic(self) -> bool:
+        """True without augmentation: sample i is then the same tensors every time (the BB refresh may cache it)."""
+        return self.augment is None
+
     def _seed_augment(self) -> None:
         """Reseed the recipe once per process from torch's worker seed (reproducible under seed_everything)."""
         pid = os.getpid()
