@@ -123,3 +123,14 @@ def test_refresh_view_is_checked():
         LPBBSampler(range(4), batch_size=2, mode="refresh", refresh_view="clean")
     with pytest.raises(ValueError, match="sampler.refresh_cache_mb"):
         LPBBSampler(range(4), batch_size=2, mode="refresh", refresh_cache_mb=-1)
+
+
+@pytest.mark.parametrize("batches,every,want", [
+    (15, 0.1, [2, 3, 5, 6, 8, 9, 11, 12, 14, 15]),  # 10 per epoch (round(1.5) = 2 would give 7)
+    (100, 0.1, list(range(10, 101, 10))),
+    (12, 0.5, [6, 12]),
+    (4, 0.1, [1, 2, 3, 4]),  # period < 1 batch: every batch
+    (7, 1.0, [7]),
+])
+def test_refresh_schedule_is_1_over_refresh_every_per_epoch(batches, every, want):
+    assert [b for b in range(1, batches + 1) if LossFeedback.refresh_due(b, batches, every)] == want

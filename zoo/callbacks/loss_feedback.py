@@ -83,7 +83,7 @@ class LossFeedback(L.Callback):
             raise ValueError(f"LossFeedback at global step {trainer.global_step} (batch {batch_idx} of epoch "
                              f"{trainer.current_epoch}): {e}") from e
         if data.refresh_every is not None:
-            if (batch_idx + 1) % self.refresh_period(trainer, data.refresh_every) == 0:
+            if self.refresh_due(batch_idx + 1, self.batches_per_epoch(trainer), data.refresh_every):
                 self.refresh(trainer, pl_module, data)
         every = trainer.log_every_n_steps if self.log_every_n_steps is None else self.log_every_n_steps
         if every and (batch_idx + 1) % every == 0:
@@ -112,12 +112,21 @@ class LossFeedback(L.Callback):
 
     # ---- refresh (BB) --------------------------------------------------------------------------------
     @staticmethod
-    def refresh_period(trainer: L.Trainer, refresh_every: float) -> int:
-        """Batches between full refreshes: max(1, round(refresh_every * batches per epoch))."""
+    def batches_per_epoch(trainer: L.Trainer) -> int:
         nb = trainer.num_training_batches
-        if not math.isfinite(nb):
-            nb = len(trainer.train_dataloader)
-        return max(1, int(round(refresh_every * nb)))
+        return int(nb) if math.isfinite(nb) else len(trainer.train_dataloader)
+
+    @staticmethod
+    def refresh_due(batch: int, batches: int, refresh_every: float) -> bool:
+        """True after the ``batch``-th (1-based) of ``batches`` when it crosses a multiple of ``refresh_every *
+        batches``: 1 / refresh_every evenly spaced refreshes per epoch (the paper's "every 10 % of an epoch" is 10,
+        the last after the epoch's final batch), at most one per batch (every batch when the period is < 1)."""
+        period = refresh_every * batches
+        if period <= 1:
+            return True
+        def k(b: int) -> int:
+            return math.floor(b / period + 1e-9)
+        return k(batch) > k(batch - 1)
 
     def refresh(self, trainer: L.Trainer, pl_module: L.LightningModule, data: SamplerFeedback) -> None:
         """Recompute every training sample's loss (each rank its shard), gather, record them."""
