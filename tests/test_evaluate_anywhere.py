@@ -141,6 +141,20 @@ def test_wflw_list_is_one_test_set(tmp_path):
     assert dm.attribute_names and dm.datasets["test"][0]["subset"].tolist() == [1, 0, 0, 0, 1, 0]
 
 
+def test_checkpoint_geometry_fills_only_null_keys_and_keeps_interpolations(tmp_path):
+    from zoo.run import data_for_checkpoint
+
+    saved = {"image_size": 40, "crop_scale": 1.4, "grayscale": True, "mean": 0.5, "std": 0.25, "norm": "inter_pupil"}
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        folder = compose("evaluate", overrides=["data=pts_folder", f"data.data_dir={tmp_path}", "data.image_size=48",
+                                                "ckpt_path=x", f"paths.output_dir={tmp_path}"])
+        split = compose("evaluate", overrides=["data=afw_helen", "ckpt_path=x", f"paths.output_dir={tmp_path}"])
+    dm = instantiate(data_for_checkpoint(folder.data, saved))
+    assert (dm.image_size, dm.crop_scale, dm.norm, dm.interpolation) == (48, 1.4, "inter_pupil", "area")  # set / saved / default
+    dm = instantiate(data_for_checkpoint(split.data, saved))  # ${sampler}, ${augment} still resolve
+    assert dm.image_size == 96 and dm.norm == "inter_ocular" and dm.sampler_factory is not None
+
+
 # ---- bad input ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("content", ["empty", "images_only"])
 def test_folder_without_pairs_names_the_folder_and_the_pattern(tmp_path, checkpoint, content):

@@ -324,11 +324,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 
 def data_for_checkpoint(data_cfg: DictConfig, saved_data: dict[str, Any]) -> DictConfig:
-    """Copy of an evaluation ``data_cfg`` whose null keys among its datamodule class's ``checkpoint_keys`` (crop
-    geometry, normalisation, scheme: e.g. ``LandmarkDataModule.checkpoint_keys``) take the values of the
-    checkpoint's own data config ``saved_data``; keys still null are dropped (the class defaults apply)."""
+    """An evaluation ``data_cfg`` (changed in place, so its interpolations still resolve against the run config)
+    whose null keys among its datamodule class's ``checkpoint_keys`` (crop geometry, normalisation, scheme: e.g.
+    ``LandmarkDataModule.checkpoint_keys``) take the values of the checkpoint's own data config ``saved_data``;
+    keys still null are dropped (the class defaults apply)."""
     keys = getattr(get_class(data_cfg._target_), "checkpoint_keys", ()) if data_cfg.get("_target_") else ()
-    out = OmegaConf.create(OmegaConf.to_container(data_cfg, resolve=False))
+    out = data_cfg
     with open_dict(out):
         for key in keys:
             if key in out and out[key] is None:
