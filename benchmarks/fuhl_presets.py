@@ -67,6 +67,12 @@ class TimeBudget(L.Callback):
             g["lr"] = self.eta_min + (lr0 - self.eta_min) * (1 + math.cos(math.pi * f)) / 2
 
 
+def hms(seconds: float) -> str:
+    """``DD:HH:MM:SS`` (trainer.max_time's string form)."""
+    s = int(round(seconds))
+    return f"{s // 86400:02d}:{s % 86400 // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
 def run_variant(v: str, a: argparse.Namespace) -> dict:
     out = Path(a.out).resolve() / v
     seconds = a.minutes * 60
@@ -74,7 +80,7 @@ def run_variant(v: str, a: argparse.Namespace) -> dict:
         f"experiment=fuhl_{v}", "data=afw_helen", f"data.data_dir={DATA.resolve()}", f"data.image_size={a.size}",
         f"data.batch_size={a.batch}", f"data.num_workers={a.workers}", f"data.train_fraction={a.train_fraction}",
         "logger=csv", f"paths.output_dir={out}", "trainer.max_epochs=100000", "trainer.enable_progress_bar=false",
-        f"++trainer.max_time={{seconds: {int(seconds)}}}", "~model.scheduler",  # TimeBudget runs the cosine
+        f"++trainer.max_time={hms(seconds)}", "~model.scheduler",  # TimeBudget runs the cosine
         f"+callbacks.time_budget._target_={__name__ if __name__ != '__main__' else 'fuhl_presets'}.TimeBudget",
         f"+callbacks.time_budget.seconds={seconds}", f"seed={a.seed}",
     ]
