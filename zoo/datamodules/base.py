@@ -232,10 +232,10 @@ class FaceDataModule(L.LightningDataModule):
 
         The view is the sampler's ``refresh_view``: ``plain`` (default) reads the training images without
         augmentation (``dataset.without_augmentation()`` when the dataset has one), ``augmented`` as training
-        reads them. A view that is ``deterministic`` (e.g. a landmark dataset without augmentation) and whose shard fits in ``refresh_cache_mb`` is loaded
-        once (the first refresh, with this datamodule's workers) and then replayed from memory: later refreshes
-        are forward passes only. Otherwise the loader keeps its workers between refreshes (persistent_workers;
-        no fork per refresh when num_workers > 0)."""
+        reads them. A view that is ``deterministic`` (e.g. a landmark dataset without augmentation) and whose shard
+        fits in ``refresh_cache_mb`` is loaded once (the first refresh, with this datamodule's workers) and then
+        replayed from memory: later refreshes are forward passes only. Otherwise the loader keeps its workers
+        between refreshes (persistent_workers; no fork per refresh when num_workers > 0)."""
         ds = self.datasets.get("train")
         if ds is None:
             raise ValueError(f"{type(self).__name__}: no training split to refresh the sampler's losses from")
