@@ -9,7 +9,8 @@ alternate BBO, BB, BBO, BB ... and each ratio is taken within one BBO/BB pair, s
 between pairs does not enter a ratio; the table gives the median over pairs. ``--busy 1`` repeats the measurement
 with one extra process spinning on the CPU (the machine busy with a second job); it inherits this process's
 niceness. The CPU-time ratio (this process + its DataLoader workers, from /proc) is printed beside the wall ratio:
-it hardly moves with other jobs' load, which a shared machine's wall times do. Target (issue 11): ratio <= 4 at
+it moves less with other jobs' load than wall time does, but spinning OpenMP threads inflate it when the cores
+are oversubscribed (the busy condition). Target (issue 11): ratio <= 4 at
 refresh_every=0.1, idle and busy.
 
     python benchmarks/bb_epoch.py [--size 96] [--train-fraction 1.0] [--epochs 3] [--pairs 1] [--busy 0,1]
