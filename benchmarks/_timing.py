@@ -64,3 +64,74 @@ def interleaved_latency(fns: dict, inputs: list, rounds: int = 1, warmup: int = 
                 wall[k].append(time.perf_counter() - t0)
                 cpu[k].append(time.thread_time() - c0)
     return ({k: statistics.median(v) for k, v in wall.items()}, {k: statistics.median(v) for k, v in cpu.items()})
+
+
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and its children, live ones included (DataLoader
+    workers): /proc on Linux, NaN elsewhere. Unlike wall time it hardly depends on other jobs' load."""
+    import os
+    import resource
+    from pathlib import Path
+
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        pids = set()
+        for t in Path("/proc/self/task").iterdir():
+            pids.update(int(p) for p in (t / "children").read_text().split())
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+    except OSError:
+        return float("nan")
+    me, dead = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return total + me.ru_utime + me.ru_stime + dead.ru_utime + dead.ru_stime
+
+
+class EpochTimer(L.Callback):
+    """Wall and CPU seconds (:func:`cpu_seconds`) of every training epoch (``on_train_epoch_start`` to
+    ``on_train_epoch_end``, which includes validation when it runs; benchmarks that compare training epochs switch
+    validation off)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.cpu: list[float] = []
+        self._t0 = self._c0 = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._t0, self._c0 = time.perf_counter(), cpu_seconds()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seconds.append(time.perf_counter() - self._t0)
+        self.cpu.append(cpu_seconds() - self._c0)
+
+
+def _spin() -> None:  # pragma: no cover - runs in a child process until terminated
+    x = 0
+    while True:
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+
+
+class Busy:
+    """``with Busy(n):`` keeps ``n`` extra processes spinning on the CPU (a second busy job on the machine).
+    They inherit this process's niceness, so a benchmark under ``nice -n 19`` stays at 19."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.procs = int(n), []
+
+    def __enter__(self) -> "Busy":
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.procs = [ctx.Process(target=_spin, daemon=True) for _ in range(self.n)]
+        for p in self.procs:
+            p.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for p in self.procs:
+            p.terminate()
+            p.join()

@@ -107,6 +107,18 @@ def test_recognition_models_do_not_get_landmark_callbacks(tmp_path):
     assert set(cfg.callbacks) == set(OmegaConf.load(CONFIGS / "callbacks" / "default.yaml"))
 
 
+@pytest.mark.parametrize("experiment", ["fuhl_non", "fuhl_nobb", "fuhl_bbo", "fuhl_bb"])
+def test_fuhl_presets_train_with_the_papers_augmentation(experiment, tmp_path):
+    """Seed 002 Sec. 5 trains with its augmentation: the presets select augment=fuhl2019 (its option file's
+    values), and an explicit augment= on the command line still wins."""
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", f"experiment={experiment}"])
+        off = compose("train", overrides=[f"paths.output_dir={tmp_path}", f"experiment={experiment}", "augment=none"])
+    want = OmegaConf.load(CONFIGS / "augment" / "fuhl2019.yaml")
+    assert OmegaConf.to_container(cfg.augment) == OmegaConf.to_container(want)
+    assert off.augment._target_ == OmegaConf.load(CONFIGS / "augment" / "none.yaml")._target_
+
+
 @pytest.mark.parametrize("rate", [0.1, 1.0])
 def test_partial_fc_rate_reaches_the_loss_from_the_command_line(tmp_path, rate):
     """model.loss_kwargs.sample_rate=r (no '+': the key is in the model config) builds the loss with rate r; with

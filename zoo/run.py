@@ -308,17 +308,22 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
         options = OmegaConf.to_container(cfg.detector_options, resolve=True) if cfg.get("detector_options") else {}
         detector = load_face_detector(cfg.get("detector") or "dlib", **options)
-    cls, saved, _ = load_run_checkpoint(cfg.ckpt_path)
+    cls, saved, ckpt = load_run_checkpoint(cfg.ckpt_path)
     if cfg.get("data") is not None:
-        dm = instantiate(cfg.data)
+        dm = instantiate(data_for_checkpoint(cfg.data, saved.get("data") or {}))
     elif saved.get("data"):
         data_cfg = dict(saved["data"])
         data_cfg.pop("sampler", None)  # training-only
         dm = instantiate(data_cfg)
     else:
         raise ValueError(f"{cfg.ckpt_path}: the checkpoint stores no data config; pass data=<name>")
-    check_task(cls, dm.info)
-    model = cls.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=False)
+    check_task(cls, dm.info, where=f"ckpt_path={cfg.ckpt_path}: model")
+    hparams = ckpt.get("hyper_parameters") or {}
+    if cls.task == "landmarks":
+        check_data_matches_model(hparams, dm.info, cfg.ckpt_path)
+    # per-subset metrics under the evaluated data's subset names (a test folder has its own)
+    extra = {"subset_names": dm.info.subset_names} if "subset_names" in hparams else {}
+    model = cls.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=False, **extra)
     out_dir = Path(cfg.get("out_dir") or Path(cfg.ckpt_path).resolve().parent.parent / "eval")
     out_dir.mkdir(parents=True, exist_ok=True)
     logger = build_logger(cfg)
@@ -336,6 +341,44 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         print(json.dumps(_jsonable(report), indent=1)[:2000])
     finish_loggers(logger)
     return {"trainer": trainer, "model": model, "datamodule": dm, "report": report, "out_dir": str(out_dir)}
+
+
+def data_for_checkpoint(data_cfg: DictConfig, saved_data: dict[str, Any]) -> DictConfig:
+    """An evaluation ``data_cfg`` (changed in place, so its interpolations still resolve against the run config)
+    whose null keys among its datamodule class's ``checkpoint_keys`` (crop geometry, normalisation, scheme: e.g.
+    ``LandmarkDataModule.checkpoint_keys``) take the values of the checkpoint's own data config ``saved_data``;
+    keys still null are dropped (the class defaults apply)."""
+    keys = getattr(get_class(data_cfg._target_), "checkpoint_keys", ()) if data_cfg.get("_target_") else ()
+    out = data_cfg
+    with open_dict(out):
+        for key in keys:
+            if key in out and out[key] is None:
+                if saved_data.get(key) is not None:
+                    out[key] = saved_data[key]
+                else:
+                    del out[key]
+    return out
+
+
+#: DataInfo fields a landmark model's input and output are built for -> the data config key that sets them
+MODEL_DATA_KEYS = {"image_size": "data.image_size", "channels": "data.grayscale", "num_landmarks": "data.scheme"}
+
+
+def check_data_matches_model(hparams: dict[str, Any], info: DataInfo, ckpt_path: Any) -> None:
+    """ValueError naming the data key when the evaluation data gives another crop size, channel count or
+    landmark count than the checkpoint's model was built for."""
+    for field, key in MODEL_DATA_KEYS.items():
+        want, got = hparams.get(field), getattr(info, field, None)
+        if want is not None and got is not None and want != got:
+            if field == "channels":
+                fix = f"data.grayscale={str(want == 1).lower()}"
+            elif field == "num_landmarks":
+                fix = f"data.scheme=<a {want}-point scheme> (the checkpoint's: {hparams.get('scheme')})"
+            else:
+                fix = f"{key}={want}"
+            raise ValueError(f"{key}: the data gives {field}={got} but the model in ckpt_path={ckpt_path} was "
+                             f"trained with {field}={want}; expected {fix}, or leave {key} null in an evaluation "
+                             f"data config (data=pts_folder ...) to take the checkpoint's")
 
 
 def _jsonable(obj: Any) -> Any:

@@ -10,12 +10,16 @@ The callback talks to the data only through the :class:`zoo.datamodules.base.Sam
    (:func:`zoo.datamodules.samplers.lpbb.all_gather_pairs`) and calls ``record_losses(index, loss)`` with
    the *same* gathered tensors on every rank, so the loss tables stay identical;
 3. if ``refresh_every`` is set (the paper's BB): every ``refresh_every`` fraction of the epoch's batches
-   (paper: 10%) recomputes the loss of every training sample -- model in eval mode, no gradients, each rank
-   over ``datamodule.refresh_loader()`` (its sequential ``r::world`` shard of the training set at the eval
-   batch size; one persistent loader, no new workers per refresh), through
+   (paper: 10%) recomputes the loss of every training sample -- model in eval mode, ``torch.inference_mode``,
+   each rank over ``datamodule.refresh_loader()`` (its sequential ``r::world`` shard of the training set at the
+   eval batch size, built once: a deterministic view is replayed from memory after the first pass, otherwise
+   the loader keeps its workers; no new workers per refresh), through
    ``pl_module.per_sample_loss(batch) -> (losses [B], index [B])`` -- gathers and records them, then restores
-   every submodule's train/eval mode. The refresh reads the training dataset with its training augmentation:
-   the losses are those of augmented views, like the online losses (the paper trains with online augmentation).
+   every submodule's train/eval mode. By default (``sampler.refresh_view=plain``) the pass evaluates the
+   training images *without* augmentation: Fuhl & Kasneci select "a training image" by "the produced loss of a
+   training image" and note that "for an exact determination of the probability based on the loss value, all
+   data must be evaluated after each training batch"; the augmentation is the online augmentation a sample gets
+   once it is in a batch (Sec. 3 and 5). The online (BBO) losses are those of augmented views.
 4. logs ``lpbb/max_median_ratio``, ``lpbb/ess`` (normalised effective sample size, 1 = uniform),
    ``lpbb/seen_fraction`` every ``log_every_n_steps`` steps (``sampler_stats()``) and ``lpbb/refresh_seconds``.
 
@@ -79,7 +83,7 @@ class LossFeedback(L.Callback):
             raise ValueError(f"LossFeedback at global step {trainer.global_step} (batch {batch_idx} of epoch "
                              f"{trainer.current_epoch}): {e}") from e
         if data.refresh_every is not None:
-            if (batch_idx + 1) % self.refresh_period(trainer, data.refresh_every) == 0:
+            if self.refresh_due(batch_idx + 1, self.batches_per_epoch(trainer), data.refresh_every):
                 self.refresh(trainer, pl_module, data)
         every = trainer.log_every_n_steps if self.log_every_n_steps is None else self.log_every_n_steps
         if every and (batch_idx + 1) % every == 0:
@@ -108,12 +112,21 @@ class LossFeedback(L.Callback):
 
     # ---- refresh (BB) --------------------------------------------------------------------------------
     @staticmethod
-    def refresh_period(trainer: L.Trainer, refresh_every: float) -> int:
-        """Batches between full refreshes: max(1, round(refresh_every * batches per epoch))."""
+    def batches_per_epoch(trainer: L.Trainer) -> int:
         nb = trainer.num_training_batches
-        if not math.isfinite(nb):
-            nb = len(trainer.train_dataloader)
-        return max(1, int(round(refresh_every * nb)))
+        return int(nb) if math.isfinite(nb) else len(trainer.train_dataloader)
+
+    @staticmethod
+    def refresh_due(batch: int, batches: int, refresh_every: float) -> bool:
+        """True after the ``batch``-th (1-based) of ``batches`` when it crosses a multiple of ``refresh_every *
+        batches``: 1 / refresh_every evenly spaced refreshes per epoch (the paper's "every 10 % of an epoch" is 10,
+        the last after the epoch's final batch), at most one per batch (every batch when the period is < 1)."""
+        period = refresh_every * batches
+        if period <= 1:
+            return True
+        def k(b: int) -> int:
+            return math.floor(b / period + 1e-9)
+        return k(batch) > k(batch - 1)
 
     def refresh(self, trainer: L.Trainer, pl_module: L.LightningModule, data: SamplerFeedback) -> None:
         """Recompute every training sample's loss (each rank its shard), gather, record them."""
@@ -125,7 +138,7 @@ class LossFeedback(L.Callback):
         pl_module.eval()
         idx_l, loss_l = [], []
         try:
-            with torch.no_grad(), trainer.precision_plugin.forward_context():
+            with torch.inference_mode(), trainer.precision_plugin.forward_context():
                 for batch in loader:
                     batch = move_data_to_device(batch, pl_module.device)
                     losses, index = pl_module.per_sample_loss(batch)

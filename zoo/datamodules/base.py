@@ -226,17 +226,73 @@ class FaceDataModule(L.LightningDataModule):
     def sampler_stats(self) -> dict[str, float]:
         return self.train_sampler.stats() if hasattr(self.train_sampler, "stats") else {}
 
-    def refresh_loader(self) -> DataLoader:
-        """This rank's sequential shard ``rank::world`` of the training set (with its training transform) at
-        ``eval_batch_size``; built once and kept (its workers persist between refreshes when num_workers > 0)."""
+    def refresh_loader(self) -> "RefreshPass":
+        """The batches of one BB refresh pass over this rank's sequential shard ``rank::world`` of the training set
+        at ``eval_batch_size`` (:class:`RefreshPass`; built once and kept across refreshes).
+
+        The view is the sampler's ``refresh_view``: ``plain`` (default) reads the training images without
+        augmentation (``dataset.without_augmentation()`` when the dataset has one), ``augmented`` as training
+        reads them. A view that is ``deterministic`` (e.g. a landmark dataset without augmentation) and whose shard
+        fits in ``refresh_cache_mb`` is loaded once (the first refresh, with this datamodule's workers) and then
+        replayed from memory: later refreshes are forward passes only. Otherwise the loader keeps its workers
+        between refreshes (persistent_workers; no fork per refresh when num_workers > 0)."""
         ds = self.datasets.get("train")
         if ds is None:
             raise ValueError(f"{type(self).__name__}: no training split to refresh the sampler's losses from")
         rank, world = dist_rank_world()
-        key = (id(ds), rank, world)
+        s = self.train_sampler
+        view_name = getattr(s, "refresh_view", "plain")
+        key = (id(ds), rank, world, view_name)
         if getattr(self, "_refresh", (None, None))[0] != key:
-            self._refresh = (key, self._loader(ds, self.eval_batch_size, sampler=range(rank, len(ds), world)))
+            view = ds.without_augmentation() if view_name == "plain" and hasattr(ds, "without_augmentation") else ds
+            shard = range(rank, len(ds), world)
+            limit = float(getattr(s, "refresh_cache_mb", 0.0)) * 2 ** 20
+            cache = bool(getattr(view, "deterministic", False)) and len(shard) > 0 and \
+                _sample_bytes(view[shard[0]]) * len(shard) <= limit
+            kw = self.loader.kwargs(self.eval_batch_size)
+            kw["persistent_workers"] = kw["persistent_workers"] and not cache  # a cached pass needs no workers later
+            self._refresh = (key, RefreshPass(DataLoader(view, sampler=shard, **kw), cache=cache))
         return self._refresh[1]
+
+
+def _sample_bytes(sample: Any) -> int:
+    """Bytes of the tensors in one sample (dict / list / tensor), to size the refresh cache."""
+    if torch.is_tensor(sample):
+        return sample.element_size() * sample.nelement()
+    if isinstance(sample, dict):
+        return sum(_sample_bytes(v) for v in sample.values())
+    if isinstance(sample, (list, tuple)):
+        return sum(_sample_bytes(v) for v in sample)
+    return 0
+
+
+class RefreshPass:
+    """Iterable over the batches of the BB refresh pass. With ``cache=True`` the first complete pass through
+    ``loader`` is kept (CPU batches) and every later pass replays it without touching the loader (its workers
+    were not persistent and are gone); with ``cache=False`` every pass iterates ``loader``."""
+
+    def __init__(self, loader: DataLoader, cache: bool) -> None:
+        self.loader, self.cache = loader, cache
+        self.batches: list[Any] | None = None
+
+    @property
+    def cached(self) -> bool:
+        return self.batches is not None
+
+    def __len__(self) -> int:
+        return len(self.batches) if self.batches is not None else len(self.loader)
+
+    def __iter__(self):
+        if self.batches is not None:
+            yield from self.batches
+            return
+        kept: list[Any] | None = [] if self.cache else None
+        for batch in self.loader:
+            if kept is not None:
+                kept.append(batch)
+            yield batch
+        if kept is not None:  # only a complete pass is kept
+            self.batches = kept
 
 
 @runtime_checkable
@@ -249,7 +305,8 @@ class SamplerFeedback(Protocol):
       same on every rank);
     * ``mark_trained(batches)``: batches of the current epoch trained so far (exact mid-epoch resume);
     * ``refresh_every``: fraction of an epoch between full loss refreshes (LPBB ``mode=refresh``), else None;
-    * ``refresh_loader()``: the loader of this rank's training shard the refresh pass runs over;
+    * ``refresh_loader()``: the batches of this rank's training shard the refresh pass runs over (an iterable,
+      kept across refreshes; :class:`RefreshPass` for zoo datamodules);
     * ``sampler_stats()``: scalars to log (``max_median_ratio``, ``ess``, ``seen_fraction``; may be empty).
     """
 
@@ -260,6 +317,6 @@ class SamplerFeedback(Protocol):
 
     def mark_trained(self, batches: int) -> None: ...
 
-    def refresh_loader(self) -> DataLoader: ...
+    def refresh_loader(self) -> Any: ...
 
     def sampler_stats(self) -> dict[str, float]: ...

@@ -83,6 +83,11 @@ class LandmarkDataset(Dataset):
         clone.augment = None
         return clone
 
+    @property
+    def deterministic(self) -> bool:
+        """True without augmentation: sample i is then the same tensors every time (the BB refresh may cache it)."""
+        return self.augment is None
+
     def geometry(self, index: Any = None) -> CropGeometry:
         """The augmentation geometry of sample ``index`` (reseeded per draw, see transforms.seed_augment)."""
         if self.augment is None:

@@ -16,6 +16,12 @@ the faces of one image file together, ``group`` also crops ``x_1``/``x_2`` of on
 one person, ``sample`` none). ``train_fraction`` then keeps a seeded, nested subset of
 the training split (0.1/0.25/0.5/1.0). ``split_seed`` defaults to ``seed``.
 
+``test_only: true`` makes every record of ``root`` / ``annotations`` the test split, with no splitting and no
+training or validation split (what evaluate.py needs to test a checkpoint on a folder or file of your own:
+``configs/data/pts_folder.yaml``, ``keypoint_csv_file.yaml``, ``wflw_list.yaml``). Such a datamodule refuses
+``setup("fit")`` naming ``data.test_only``. The geometry keys in :attr:`LandmarkDataModule.checkpoint_keys` may be
+null in those configs: evaluate.py fills them from the checkpoint's own data config, so the crops match training.
+
 Bad input: annotation files are validated at setup (wrong point count, NaN, unreadable, empty folder, missing
 CSV column, coordinates normalised to [0, 1], landmarks more than one image side outside their image (read
 from the image header): ValueError naming the file and row); images are decoded lazily and a corrupt one
@@ -25,19 +31,20 @@ at the end of setup and again at teardown.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from zoo.checks import check_choice, check_fraction, check_int, check_number, check_positive, invalid
+from zoo.checks import check_bool, check_choice, check_fraction, check_int, check_number, check_positive, invalid
 from zoo.datamodules.base import FaceDataModule
 from zoo.datamodules.crop import NORMS, face_square, protocol_norm
 from zoo.datamodules.landmark_datasets import SPLIT_BY, SPLITS, LandmarkDataset, fraction_split, train_subset
 from zoo.datamodules.samples import DataInfo
 from zoo.datamodules.transforms import LandmarkAugment
 from zoo.io.folders import read_pts_folder
-from zoo.io.images import check_image, image_size
+from zoo.io.images import IMAGE_SUFFIXES, check_image, image_size
 from zoo.io.keypoint_csv import read_keypoint_csv
 from zoo.io.records import LandmarkRecord, check_in_image
 from zoo.io.wflw import WFLW_ATTRIBUTES, read_wflw_list
@@ -81,8 +88,13 @@ class LandmarkDataModule(FaceDataModule):
     norm: normalising distance per protocol (``inter_ocular`` for 300-W/WFLW, ``inter_pupil``, ``box``,
     ``diagonal``). mean/std: image = (x/255 - mean)/std, default [0, 1]. interpolation: ``area`` (INTER_AREA
     reduction before the warp when downscaling) or ``linear``. augment: a recipe from
-    zoo.datamodules.transforms (train split only) or None.
+    zoo.datamodules.transforms (train split only) or None. test_only: every record is the test split (module
+    docstring).
     """
+
+    #: data config keys that evaluate.py fills from the checkpoint's data config when they are null (crop geometry
+    #: and normalisation must match training; zoo.run.evaluate)
+    checkpoint_keys = ("image_size", "crop_scale", "grayscale", "norm", "mean", "std", "interpolation", "scheme")
 
     def __init__(
         self,
@@ -110,10 +122,21 @@ class LandmarkDataModule(FaceDataModule):
         check_images: bool | None = None,
         one_based: bool | None = None,
         filename_column: str | None = None,
+        test_only: bool = False,
         sampler: Callable[..., Any] | None = None,
         **loader: Any,
     ) -> None:
         super().__init__(sampler=sampler, **loader)
+        self.test_only = check_bool("data.test_only", test_only)
+        # null checkpoint_keys (evaluation configs leave them to the checkpoint): the defaults above
+        scheme = _DEFAULTS["scheme"] if scheme is None else scheme
+        norm = _DEFAULTS["norm"] if norm is None else norm
+        interpolation = _DEFAULTS["interpolation"] if interpolation is None else interpolation
+        image_size = _DEFAULTS["image_size"] if image_size is None else image_size
+        crop_scale = _DEFAULTS["crop_scale"] if crop_scale is None else crop_scale
+        grayscale = _DEFAULTS["grayscale"] if grayscale is None else grayscale
+        mean = _DEFAULTS["mean"] if mean is None else mean
+        std = _DEFAULTS["std"] if std is None else std
         check_choice("data.format", format, FORMATS)
         check_choice("data.on_bad_sample", on_bad_sample, ("error", "skip"))
         check_choice("data.norm", norm, NORMS)
@@ -154,7 +177,15 @@ class LandmarkDataModule(FaceDataModule):
         out: list[LandmarkRecord] = []
         for p in _paths(value, key, self.data_dir):
             if self.format == "pts_folder":
-                out += read_pts_folder(p, num_points=n, one_based=self.one_based, errors=errors)
+                try:
+                    out += read_pts_folder(p, num_points=n, one_based=self.one_based, errors=errors)
+                except (ValueError, FileNotFoundError) as e:
+                    if str(e).startswith(f"{p}:"):  # the folder itself (missing, no pairs): name the key too
+                        where = f" under data.data_dir={self.data_dir}" if self.data_dir is not None else ""
+                        raise type(e)(f"data.{key}={value!r}{where}: {e}; expected a folder with image + .pts "
+                                      f"pairs of the same name (face.jpg + face.pts, {'/'.join(IMAGE_SUFFIXES)})") \
+                            from None
+                    raise
             elif self.format == "csv":
                 out += read_keypoint_csv(p, num_points=n, image_root=self.image_root,
                                          filename_column=self.filename_column, one_based=self.one_based,
@@ -198,6 +229,13 @@ class LandmarkDataModule(FaceDataModule):
     # ---- splits ---------------------------------------------------------------------------------------------------
     def _split(self) -> dict[str, list[LandmarkRecord]]:
         key = "root" if self.format == "pts_folder" else "annotations"
+        if self.test_only:
+            if isinstance(self.source, Mapping) or self.split_files:
+                raise invalid("data.test_only", True, f"data.{key} is given per split or data.split_files is set",
+                              f"one data.{key} (a path or a list of paths) whose every record is the test split")
+            pool = self._load(self.source, key)
+            self.num_records = len(pool)
+            return {"test": sorted(pool, key=lambda r: r.key)}
         if isinstance(self.source, Mapping):
             unknown = set(self.source) - set(SPLITS)
             if unknown:
@@ -264,10 +302,14 @@ class LandmarkDataModule(FaceDataModule):
         self.skipped = []
         parts = self._split()
         train = parts.get("train", [])
-        if not train:
+        if self.test_only:
+            if not parts["test"]:
+                raise ValueError(f"{self.source}: no usable record for the test split (data.test_only; "
+                                 f"{len(self.skipped)} bad sample(s) skipped)")
+        elif not train:
             raise ValueError(f"{self.source}: the training split is empty (after splitting and skipping "
                              f"{len(self.skipped)} bad sample(s))")
-        parts["train"] = train_subset(train, self.train_fraction, self.split_seed)
+        parts["train"] = train_subset(train, self.train_fraction, self.split_seed) if train else []
         self.source_names = tuple(sorted({r.source for recs in parts.values() for r in recs}))
         common = dict(source_names=self.source_names, scheme=self.scheme, image_size=self.image_size, crop_scale=self.crop_scale,
                       grayscale=self.grayscale, norm=self.norm, mean=self.mean, std=self.std,
@@ -287,6 +329,13 @@ class LandmarkDataModule(FaceDataModule):
                         "datamodule.skipped)", len(self.skipped), len(self.skipped) + self.num_records,
                         self.skipped[0][1])
 
+    def setup(self, stage: str | None = None) -> None:
+        if stage == "fit" and self.test_only:
+            raise invalid("data.test_only", True, "this data config makes every record the test split, so there is "
+                          "nothing to train on", "a data config with a training split for train.py (e.g. data=afw_helen, "
+                          "data=300w, data=keypoint_csv), or use it with evaluate.py")
+        super().setup(stage)
+
     def teardown(self, stage: str | None = None) -> None:
         self._summarise_skipped()
 
@@ -301,3 +350,7 @@ class LandmarkDataModule(FaceDataModule):
                         flip_permutation=list(self.scheme.flip_permutation),
                         subset_names=list(self.attribute_names or getattr(self, "source_names", ())) or None,
                         sizes={s: len(d) if d is not None else 0 for s, d in self.datasets.items()})
+
+
+_DEFAULTS = {k: p.default for k, p in inspect.signature(LandmarkDataModule.__init__).parameters.items()
+             if k in LandmarkDataModule.checkpoint_keys}

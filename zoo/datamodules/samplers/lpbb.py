@@ -22,7 +22,8 @@ Modes
 ``"online"`` (the paper's BBO): the table holds the last training loss of every sample, fed by
 :class:`zoo.callbacks.loss_feedback.LossFeedback` after each trained batch.
 ``"refresh"`` (the paper's BB): in addition, every ``refresh_every`` fraction of an epoch (paper: 0.1) the
-callback recomputes the loss of every training sample with the model in eval mode.
+callback recomputes the loss of every training sample with the model in eval mode (no gradients, eval batch
+size), by default on the un-augmented training images (``refresh_view``, docs/sampler_and_metrics.md "Refresh").
 
 Extensions (off by default; weights are what the tree stores, probabilities are weights / their sum)
 ----------------------------------------------------------------------------------------------------
@@ -76,6 +77,7 @@ from zoo.checks import (check_choice, check_int, check_nonnegative, check_number
 from zoo.datamodules.samplers._common import check_distributed_args, check_state_kind, draws
 
 MODES = ("online", "refresh")
+REFRESH_VIEWS = ("plain", "augmented")
 INITIAL_LOSS_MODES = ("mean", "max")
 _STATE_VERSION = 1
 # steps of draws kept while mark_trained has not been called yet (more than any DataLoader prefetch)
@@ -203,6 +205,11 @@ class LPBBSampler(Sampler[int]):
         rank, world_size: this process's rank and the number of ranks.
         mode: ``"online"`` (BBO) or ``"refresh"`` (BB; the callback recomputes every loss periodically).
         refresh_every: fraction of an epoch between full refreshes in ``"refresh"`` mode (paper: 0.1).
+        refresh_view: what the refresh pass evaluates: ``"plain"`` (default: every training image as evaluation
+            sees it, without augmentation -- the paper's "all data must be evaluated") or ``"augmented"`` (a fresh
+            augmented view, as the training batches see them).
+        refresh_cache_mb: a plain view that is deterministic is kept in memory after the first refresh when this
+            rank's share fits in this many MiB (0: never; then the pass re-reads it through persistent workers).
         num_samples: samples per epoch per rank (``len(sampler)``); default ``len(dataset) // world_size``.
         initial_loss: weight of unseen samples: ``"mean"`` (default), ``"max"`` or a number >= 0.
         floor: minimum loss (loss units) a seen sample counts with, >= 0 (default 0: the paper).
@@ -224,6 +231,8 @@ class LPBBSampler(Sampler[int]):
         floor: float = 0.0,
         uniform_mix: float = 0.0,
         temperature: float = 1.0,
+        refresh_view: str = "plain",
+        refresh_cache_mb: float = 1024.0,
     ) -> None:
         n = len(dataset)
         check_distributed_args(batch_size, seed, rank, world_size)
@@ -232,6 +241,8 @@ class LPBBSampler(Sampler[int]):
                           f"a training dataset of at least world_size={world_size} sample(s)")
         check_choice("sampler.mode", mode, MODES)
         check_number("sampler.refresh_every", refresh_every, low=0.0, high=1.0, high_inclusive=True)
+        check_choice("sampler.refresh_view", refresh_view, REFRESH_VIEWS)
+        check_nonnegative("sampler.refresh_cache_mb", refresh_cache_mb)
         num_samples = n // world_size if num_samples is None else check_int("sampler.num_samples", num_samples)
         if isinstance(initial_loss, str):
             check_choice("sampler.initial_loss", initial_loss, INITIAL_LOSS_MODES)
@@ -248,6 +259,8 @@ class LPBBSampler(Sampler[int]):
         self.world_size = int(world_size)
         self.mode = mode
         self.refresh_every = float(refresh_every)
+        self.refresh_view = refresh_view
+        self.refresh_cache_mb = float(refresh_cache_mb)
         self.num_samples = int(num_samples)
         self.initial_loss = initial_loss if isinstance(initial_loss, str) else float(initial_loss)
         self.floor = float(floor)
