@@ -87,7 +87,8 @@ def check_task(cls: type, info: DataInfo, where: str = "model") -> None:
     if task != info.task:
         raise ValueError(f"{where} {cls.__qualname__} is a {task!r} model but the datamodule yields {info.task!r} "
                          f"samples; pick a matching pair (e.g. model=landmark_validation with a landmark data= "
-                         f"config, or a recognition model with identity data)")
+                         f"config, or a recognition model with identity data: model=arcface, model=cosface or "
+                         f"model=facenet_triplet alone select data=synthetic_3dmm_identities sampler=pk)")
 
 
 MONITORING_CALLBACKS = ("ModelCheckpoint", "EarlyStopping")
