@@ -91,6 +91,32 @@ def check_task(cls: type, info: DataInfo, where: str = "model") -> None:
                          f"model=facenet_triplet alone select data=synthetic_3dmm_identities sampler=pk)")
 
 
+def check_input_format(model: Any, dm: Any, trained_data: Any, data_cfg: Any) -> None:
+    """evaluate.py with a ``data=`` config (recognition models): the images must reach the model as in training:
+    same size, channels and normalisation (mean/std), else a ValueError naming the ``data.*`` key and the value
+    training used."""
+    from zoo.models.inference import data_normalisation
+
+    info = dm.info
+    for key in ("image_size", "channels"):
+        want, got = getattr(model, key, None), getattr(info, key, None)
+        if want is not None and got is not None and int(want) != int(got):
+            raise ValueError(f"config key data.{key}={got!r} is invalid: the model of ckpt_path was trained on "
+                             f"{key} {want}; expected data.{key}={want}")
+    trained, given = data_normalisation(trained_data), data_normalisation(data_cfg)
+    for key in ("mean", "std"):
+        if key in trained and key in given:
+            a, b = (torch.as_tensor(v, dtype=torch.float64).flatten() for v in (trained[key], given[key]))
+            try:
+                same = torch.allclose(*torch.broadcast_tensors(a, b))  # 0.5 equals [0.5, 0.5, 0.5]
+            except RuntimeError:
+                same = False
+            if not same:
+                raise ValueError(f"config key data.{key}={given[key]!r} is invalid: the model of ckpt_path was trained "
+                                 f"on images normalised with {key} {trained[key]!r}; expected data.{key}="
+                                 f"{trained[key]!r} (image = (x - mean) / std, x in [0, 1])")
+
+
 MONITORING_CALLBACKS = ("ModelCheckpoint", "EarlyStopping")
 
 
@@ -297,6 +323,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     cls, saved, _ = load_run_checkpoint(cfg.ckpt_path)
     if cfg.get("data") is not None:
         dm = instantiate(cfg.data)
+        if callable(getattr(dm, "prepare_evaluation", None)):  # e.g. an identity folder: all identities are test
+            dm.prepare_evaluation()
     elif saved.get("data"):
         data_cfg = dict(saved["data"])
         data_cfg.pop("sampler", None)  # training-only
@@ -305,6 +333,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError(f"{cfg.ckpt_path}: the checkpoint stores no data config; pass data=<name>")
     check_task(cls, dm.info)
     model = cls.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=False)
+    if cfg.get("data") is not None and getattr(model, "task", None) == "identities":
+        check_input_format(model, dm, saved.get("data"), cfg.data)
     out_dir = Path(cfg.get("out_dir") or Path(cfg.ckpt_path).resolve().parent.parent / "eval")
     out_dir.mkdir(parents=True, exist_ok=True)
     logger = build_logger(cfg)
