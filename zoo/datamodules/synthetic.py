@@ -103,7 +103,7 @@ class SyntheticFaceDataset(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} synthetic samples")
         p = self.params(index)
-        out = self.generator.render(p)
+        out = self.generator.render(p, landmarks=self.task == "landmarks")  # the same image either way
         image = (torch.from_numpy(out["image"]).permute(2, 0, 1) - self.mean) / self.std
         sample = {"image": image.contiguous(), "index": torch.tensor(int(index), dtype=torch.int64),
                   "identity": torch.tensor(p["identity"], dtype=torch.int64),
