@@ -105,3 +105,24 @@ def test_recognition_models_do_not_get_landmark_callbacks(tmp_path):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "model=arcface"])
     assert set(cfg.callbacks) == set(OmegaConf.load(CONFIGS / "callbacks" / "default.yaml"))
+
+
+@pytest.mark.parametrize("rate", [0.1, 1.0])
+def test_partial_fc_rate_reaches_the_loss_from_the_command_line(tmp_path, rate):
+    """model.loss_kwargs.sample_rate=r (no '+': the key is in the model config) builds the loss with rate r; with
+    r < 1 a training step scores fewer centres than there are classes (Partial FC), with r = 1 all of them."""
+    import torch
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "model=arcface", "model.backbone=resnet10t",
+                                          f"model.loss_kwargs.sample_rate={rate}", "model.num_identities=200",
+                                          "model.channels=3", "model.image_size=32", "model.embedding_dim=16"])
+    model = instantiate(cfg.model)
+    assert model.loss.sample_rate == rate
+    emb = torch.nn.functional.normalize(torch.randn(8, 16), dim=1)
+    labels = torch.arange(8)
+    model.loss.train()
+    model.loss(emb, labels).mean().backward()
+    touched = int((model.loss.weight.grad.abs().sum(1) > 0).sum())  # centres scored this step get a gradient
+    assert touched == (200 if rate == 1.0 else max(int(rate * 200), 8))

@@ -143,8 +143,60 @@ def test_worker_seeding_is_deterministic_and_differs_per_worker(tmp_path):
     assert not torch.allclose(a[0], a[1])
     # in the main process: reproducible from torch's seed
     torch.manual_seed(5)
-    ds._rng_pid = None
+    ds.augment._zoo_seeded_pid = None
     first = ds[0]["landmarks"]
-    ds._rng_pid = None
+    ds.augment._zoo_seeded_pid = None
     torch.manual_seed(5)
     assert torch.equal(first, ds[0]["landmarks"])
+
+
+def _many_dot_records(tmp_path, n):
+    rng = np.random.default_rng(7)
+    out = []
+    for i in range(n):
+        d = tmp_path / f"r{i}"
+        d.mkdir()
+        out.append(_dot_record(d, rng))
+    return out
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sampler_draws_augment_the_same_whatever_the_worker_or_resume_point(tmp_path, workers):
+    """Exact mid-epoch resume of augmentation: a zoo sampler's draws carry their own seed, so the crops of the
+    epoch's second half are the same whether the epoch ran whole (in 0 or 2 workers) or was resumed at its
+    middle by a new sampler + loader (different worker assignment, fresh worker processes)."""
+    from zoo.datamodules.samplers.uniform import UniformSampler
+
+    ds = LandmarkDataset(_many_dot_records(tmp_path, 12), SCHEME, image_size=32, augment=fuhl2019())
+
+    def images(sampler, num_workers):
+        loader = DataLoader(ds, batch_size=2, sampler=sampler, num_workers=num_workers)
+        batches = list(loader)
+        return torch.cat([b["image"] for b in batches]), torch.cat([b["index"] for b in batches])
+
+    whole = UniformSampler(ds, batch_size=2, seed=3)
+    whole.set_epoch(1)
+    ref_img, ref_idx = images(whole, 0)
+    torch.manual_seed(999)  # the global stream must not matter
+    resumed = UniformSampler(ds, batch_size=2, seed=3)
+    resumed.load_state_dict({**whole.state_dict(), "epoch": 1, "position": 6})
+    img, idx = images(resumed, workers)
+    assert torch.equal(idx, ref_idx[6:]) and torch.equal(img, ref_img[6:])
+    # and the augmentation is on: the same record in two epochs is cropped differently
+    other = UniformSampler(ds, batch_size=2, seed=3)
+    other.set_epoch(2)
+    img2, idx2 = images(other, 0)
+    first = {int(i): x for i, x in zip(idx2, img2)}
+    assert any(not torch.equal(first[int(i)], x) for i, x in zip(ref_idx, ref_img))
+
+
+def test_draw_pickles_with_its_seed_and_seeds_differ_per_position():
+    import pickle
+
+    from zoo.datamodules.samplers._common import Draw, draw_seed, draws
+
+    d = pickle.loads(pickle.dumps(Draw(5, 123)))
+    assert type(d) is Draw and int(d) == 5 and d.seed == 123 and [10, 20, 30][Draw(1, 0)] == 20
+    seeds = {draw_seed(0, e, r, p) for e in range(3) for r in range(2) for p in range(200)}
+    assert len(seeds) == 3 * 2 * 200 and all(0 <= s < 2**63 for s in seeds)
+    assert [x.seed for x in draws([4, 4], 0, 1, 0, 10)] == [draw_seed(0, 1, 0, 10), draw_seed(0, 1, 0, 11)]

@@ -116,9 +116,10 @@ def _instantiate(cfg: dict[str, Any], **kw: Any) -> FaceDataModule:
 
 # ---- cache ------------------------------------------------------------------------------------------------------------
 def file_stats(paths: Sequence[str | os.PathLike]) -> list[list[Any]]:
-    """[path, size, mtime_ns] of each distinct file (the data part of a cache key)."""
+    """[real path, size, mtime_ns] of each distinct file (the data part of a cache key; real paths, so two
+    checkouts that reach the same data through ``<checkout>/../shared/data`` share the cache)."""
     out = []
-    for p in sorted({str(p) for p in paths}):
+    for p in sorted({os.path.realpath(str(p)) for p in paths}):
         try:
             st = os.stat(p)
             out.append([p, st.st_size, st.st_mtime_ns])
@@ -288,10 +289,15 @@ class GanAugmentedDataset(Dataset):
             clone.real = self.real.without_augmentation()  # type: ignore[attr-defined]
         return clone
 
-    def _variant(self) -> int:
+    def _variant(self, index: Any = None) -> int:
+        """Which of the bank's edit variants this draw shows: from the draw's own seed when a zoo sampler drew
+        ``index`` (exact mid-epoch resume, see transforms.seed_augment), else a per-process stream."""
         v = self.bank["images"].shape[1]
         if v == 1:
             return 0
+        seed = getattr(index, "seed", None)
+        if seed is not None:
+            return int(np.random.default_rng([seed, 1]).integers(v))
         pid = os.getpid()
         if self._rng_pid != pid:  # per process, from torch's worker seed (seed_everything-reproducible)
             info = get_worker_info()
@@ -300,15 +306,15 @@ class GanAugmentedDataset(Dataset):
         return int(self._rng.integers(v))  # type: ignore[union-attr]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index = int(index)
+        draw, index = index, int(index)
         if index < self.n_real:
-            s = dict(self.real[index])
+            s = dict(self.real[draw])  # the draw keeps its augmentation seed
             s["source"] = torch.tensor(0, dtype=torch.int64)
             return s
         j = index - self.n_real
         if not 0 <= j < self.n_gan:
             raise IndexError(f"index {index} out of range for {len(self)} samples")
-        v = self._variant()
+        v = self._variant(draw)
         img = torch.from_numpy(np.ascontiguousarray(self.bank["images"][j, v])).float().div_(255.0)
         img = img[None] if img.dim() == 2 else img.permute(2, 0, 1)
         img = ((img - self.mean) / self.std).contiguous()

@@ -62,14 +62,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from zoo.checks import check_bool, check_choice, check_fraction, check_int, check_number, invalid
 from zoo.datamodules.base import FaceDataModule
 from zoo.datamodules.crop import CropGeometry, crop_matrix, face_square, warp_crop
 from zoo.datamodules.pairs import SPLITS, VerificationPairs, generated_pairs, pairs_from_file
 from zoo.datamodules.samples import DataInfo, normaliser
-from zoo.datamodules.transforms import light
+from zoo.datamodules.transforms import light, seed_augment
 from zoo.io.images import IMAGE_SUFFIXES, check_image, read_image
 from zoo.io.keypoint_csv import read_keypoint_csv
 
@@ -311,7 +311,6 @@ class IdentityDataset(Dataset):
         self.mean, self.std = normaliser(mean, std, channels)
         self.on_bad_sample = on_bad_sample
         self.bad_files: set[str] = set()
-        self._rng_pid: int | None = None
 
     @property
     def num_identities(self) -> int:
@@ -344,14 +343,10 @@ class IdentityDataset(Dataset):
         raise ValueError(f"{self.name}: no readable image of identity "
                          f"{self.identity_names[self.identities[index]]!r} (e.g. {self.files[index]})")
 
-    def _geometry(self) -> CropGeometry:
+    def _geometry(self, index: Any = None) -> CropGeometry:
         if self.augment is None:
             return CropGeometry()
-        pid = os.getpid()
-        if self._rng_pid != pid:  # reseed once per process from torch's worker seed (seed_everything-reproducible)
-            info = get_worker_info()
-            self.augment.reseed(info.seed if info is not None else torch.initial_seed())
-            self._rng_pid = pid
+        seed_augment(self.augment, index)  # per draw (zoo samplers) or once per process
         return self.augment.sample_geometry()
 
     def crop_image(self, index: int, geometry: CropGeometry = CropGeometry()) -> np.ndarray:
@@ -366,8 +361,9 @@ class IdentityDataset(Dataset):
         return warp_crop(img, m, self.image_size, "area")
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        geometry = self._geometry(index)
         index = int(index)
-        crop = self.crop_image(index, self._geometry())
+        crop = self.crop_image(index, geometry)
         if self.augment is not None:
             crop, _ = self.augment.photometric(crop, np.zeros((0, 2), dtype=np.float32))
         img = torch.from_numpy(np.ascontiguousarray(crop)).float().div_(255.0)

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from zoo.checks import check_fraction, invalid
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from zoo.datamodules.crop import CropGeometry, crop_matrix, face_square, matrix_scale, protocol_norm, transform_points, warp_crop
 from zoo.datamodules.samples import normaliser
-from zoo.datamodules.transforms import LandmarkAugment
+from zoo.datamodules.transforms import LandmarkAugment, seed_augment
 from zoo.io.images import read_image
 from zoo.io.records import LandmarkRecord, check_in_image
 from zoo.schemes import Scheme
@@ -73,7 +73,6 @@ class LandmarkDataset(Dataset):
         if unknown:
             raise ValueError(f"record sources {unknown} are missing from source_names {list(self.source_names)}")
         self.perm = np.asarray(scheme.flip_permutation)
-        self._rng_pid: int | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -84,18 +83,11 @@ class LandmarkDataset(Dataset):
         clone.augment = None
         return clone
 
-    def _seed_augment(self) -> None:
-        """Reseed the recipe once per process from torch's worker seed (reproducible under seed_everything)."""
-        pid = os.getpid()
-        if self._rng_pid != pid:
-            info = get_worker_info()
-            self.augment.reseed(info.seed if info is not None else torch.initial_seed())
-            self._rng_pid = pid
-
-    def geometry(self) -> CropGeometry:
+    def geometry(self, index: Any = None) -> CropGeometry:
+        """The augmentation geometry of sample ``index`` (reseeded per draw, see transforms.seed_augment)."""
         if self.augment is None:
             return CropGeometry()
-        self._seed_augment()
+        seed_augment(self.augment, index)
         return self.augment.sample_geometry()
 
     def crop(self, index: int, geometry: CropGeometry = CropGeometry()) -> tuple[np.ndarray, np.ndarray, float]:
@@ -116,9 +108,10 @@ class LandmarkDataset(Dataset):
         return crop, pts, norm
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        geometry = self.geometry(index)
         index = int(index)
         rec = self.records[index]
-        crop, pts, norm = self.crop(index, self.geometry())
+        crop, pts, norm = self.crop(index, geometry)
         if self.augment is not None:
             crop, pts = self.augment.photometric(crop, pts)
         img = torch.from_numpy(np.ascontiguousarray(crop)).float().div_(255.0)

@@ -20,10 +20,14 @@ occlusions covering up to 50 % of the image with grey values in [0, 30], [200, 2
 transform with probability ``p`` (0.5) and draws shift and rotation uniformly for every sample. The
 horizontal flip is a zoo addition (p 0.5, set ``flip: 0`` for the paper's recipe).
 
-Randomness: each recipe owns a numpy Generator (geometry) and its Compose's generators. The dataset calls
-:meth:`LandmarkAugment.reseed` once per process with torch's per-worker seed (``get_worker_info().seed``,
-or ``torch.initial_seed()`` without workers), so runs are reproducible under ``seed_everything`` and the
-DataLoader workers draw different streams (albumentations 2.0.8 does not reseed per worker by itself).
+Randomness: each recipe owns a numpy Generator (geometry) and its Compose's generators; datasets call
+:func:`seed_augment` before each sample. An index drawn by a zoo sampler carries its own seed
+(:class:`zoo.datamodules.samplers._common.Draw`: seed, epoch, rank, position in the epoch), and the recipe is
+reseeded with it, so a sample's augmentation does not depend on the worker that loads it and a run resumed
+mid-epoch augments exactly as the uninterrupted one. A plain ``int`` index (another sampler, evaluation) falls
+back to one reseed per process with torch's per-worker seed (``get_worker_info().seed``, or
+``torch.initial_seed()`` without workers): reproducible under ``seed_everything``, different per worker
+(albumentations 2.0.8 does not reseed per worker by itself).
 """
 from __future__ import annotations
 
@@ -31,12 +35,31 @@ from typing import Any, Sequence
 
 import inspect
 import math
+import os
 
 import albumentations as A
 import numpy as np
 
 from zoo.checks import check_number, check_probability, check_range_pair, invalid
 from zoo.datamodules.crop import CropGeometry
+
+
+def seed_augment(augment: Any, index: Any) -> None:
+    """Reseed ``augment`` (anything with ``reseed(int)``) for the sample ``index``: with the draw's own seed when
+    the index carries one (a zoo sampler's ``Draw``), else once per process from torch's worker seed."""
+    seed = getattr(index, "seed", None)
+    if seed is not None:
+        augment.reseed(seed)
+        augment._zoo_seeded_pid = None  # a later plain index reseeds from the worker seed again
+        return
+    pid = os.getpid()
+    if getattr(augment, "_zoo_seeded_pid", None) != pid:
+        import torch
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
+        augment.reseed(info.seed if info is not None else torch.initial_seed())
+        augment._zoo_seeded_pid = pid
 
 #: 1 rad in degrees: the seed-002 rotation limit (configs give rotation in degrees)
 ONE_RADIAN = math.degrees(1.0)

@@ -1,4 +1,12 @@
-"""What the zoo samplers share: the distributed arguments' checks and the checkpoint-state identity.
+"""What the zoo samplers share: the distributed arguments' checks, the checkpoint-state identity and the
+per-draw augmentation seed.
+
+Per-draw seeds (exact mid-epoch resume of augmentation): every index a zoo sampler yields is a :class:`Draw`,
+an ``int`` that also carries ``seed = mix(sampler seed, epoch, rank, position in the epoch)``. Datasets reseed
+their augmentation with it (:func:`zoo.datamodules.transforms.seed_augment`), so the random crop of a draw
+depends on where it sits in the epoch, not on which DataLoader worker happened to load it or on how many
+samples that worker had augmented before: a run resumed mid-epoch (same seed, epoch and position, any
+number of workers) augments its remaining draws exactly as the uninterrupted run does.
 
 Errors name the ``sampler.<key>`` config key (zoo.checks message shape). Each sampler's ``state_dict`` carries
 ``"sampler": <class name>``, and :func:`check_state_kind` refuses to load another sampler's state: resuming an
@@ -8,10 +16,56 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
+
 from zoo.checks import check_int, invalid
 
-#: sampler class -> its configs/sampler name
-CONFIG_NAMES = {"UniformSampler": "uniform", "LPBBSampler": "lpbb", "PKSampler": "pk"}
+_MASK64 = (1 << 64) - 1
+
+
+class Draw(int):
+    """A dataset index (behaves as the ``int``) that carries the augmentation seed of this draw."""
+
+    seed: int
+
+    def __new__(cls, index: int, seed: int) -> "Draw":
+        obj = super().__new__(cls, index)
+        obj.seed = seed
+        return obj
+
+    def __reduce__(self):  # DataLoader workers receive the indices pickled
+        return (Draw, (int(self), self.seed))
+
+    def __repr__(self) -> str:
+        return f"Draw({int(self)}, seed={self.seed})"
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser (Steele, Lea & Flood 2014), a cheap bijective mixer, on uint64 arrays (wrapping)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def draw_seeds(seed: int, epoch: int, rank: int, positions: np.ndarray) -> np.ndarray:
+    """63-bit seeds (int64 array) of the draws at ``positions`` of ``epoch`` on ``rank``: nested SplitMix64."""
+    h = np.zeros(1, dtype=np.uint64)
+    for v in (seed, epoch, rank):
+        h = _splitmix64(h ^ np.uint64(int(v) & _MASK64))
+    h = _splitmix64(h ^ np.asarray(positions, dtype=np.uint64))
+    return (h >> np.uint64(1)).astype(np.int64)
+
+
+def draw_seed(seed: int, epoch: int, rank: int, position: int) -> int:
+    """The seed of one draw (see :func:`draw_seeds`)."""
+    return int(draw_seeds(seed, epoch, rank, np.array([position]))[0])
+
+
+def draws(indices: list[int], seed: int, epoch: int, rank: int, start: int) -> list[Draw]:
+    """``indices`` (positions ``start``, ``start + 1``, ... of the epoch on ``rank``) as :class:`Draw` objects."""
+    seeds = draw_seeds(seed, epoch, rank, np.arange(start, start + len(indices), dtype=np.uint64)).tolist()
+    return [Draw(i, sd) for i, sd in zip(indices, seeds)]
 
 
 def check_distributed_args(batch_size: Any, seed: Any, rank: Any, world_size: Any) -> None:

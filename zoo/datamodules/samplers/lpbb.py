@@ -73,7 +73,7 @@ from torch.utils.data import Sampler
 
 from zoo.checks import (check_choice, check_int, check_nonnegative, check_number, check_positive, check_probability,
                         invalid)
-from zoo.datamodules.samplers._common import check_distributed_args, check_state_kind
+from zoo.datamodules.samplers._common import check_distributed_args, check_state_kind, draws
 
 MODES = ("online", "refresh")
 INITIAL_LOSS_MODES = ("mean", "max")
@@ -387,7 +387,7 @@ class LPBBSampler(Sampler[int]):
             self._yielded = step + 1
             if not self._tracking:  # nobody reports trained steps (yet): keep only a window for a resume
                 self._pending.pop(step - _UNTRACKED_WINDOW, None)
-            yield from share.tolist()
+            yield from draws(share.tolist(), self.seed, self.epoch, self.rank, step << 32)  # draw j of step: (step << 32) + j
 
     def __len__(self) -> int:
         return self.num_samples

@@ -41,7 +41,7 @@ import torch
 from torch.utils.data import Sampler
 
 from zoo.checks import check_choice, check_int, invalid
-from zoo.datamodules.samplers._common import check_distributed_args, check_state_kind
+from zoo.datamodules.samplers._common import check_distributed_args, check_state_kind, draws
 
 SMALL_IDENTITY_MODES = ("replace", "skip")
 
@@ -205,7 +205,8 @@ class PKSampler(Sampler[list[int]]):
         steps = self.epoch_batches(self.epoch)
         self.position = self._position()
         while self.position < len(steps):
-            batch = steps[self.position][self.rank]
+            batch = draws(steps[self.position][self.rank], self.seed, self.epoch, self.rank,
+                          self.position << 32)  # draw j of step s: position (s << 32) + j
             self.position += 1
             yield batch
 

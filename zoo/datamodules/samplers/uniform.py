@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Sampler
 
 from zoo.checks import check_bool, invalid
-from zoo.datamodules.samplers._common import check_distributed_args, check_state_kind
+from zoo.datamodules.samplers._common import check_distributed_args, check_state_kind, draws
 
 
 class UniformSampler(Sampler[int]):
@@ -67,7 +67,7 @@ class UniformSampler(Sampler[int]):
         if self._yielded >= self.num_samples:  # epoch handed out and set_epoch not called: next epoch
             self.set_epoch(self.epoch + 1)
         start = self._position()
-        share = self.indices()[start:].tolist()
+        share = draws(self.indices()[start:].tolist(), self.seed, self.epoch, self.rank, start)
         self._yielded = start
         for i in share:
             self._yielded += 1
