@@ -13,8 +13,9 @@ stacked tensor per sample key, samples equal to the fresh ones bit for bit):
   the stream, the sizes, a fingerprint (size, mtime) of every file the configuration names (model, mapping,
   light prior, background folder) and of the rendering source code (``zoo/synth/*.py`` and the dataset module),
   plus the numpy/numba/torch versions — so a changed setting, file or renderer never reuses a stale cache.
-  The file also stores the description itself, compared on load (a mismatch or an unreadable file: re-rendered,
-  with a warning). Writes are atomic (temporary file + rename), so concurrent DDP ranks or runs are safe.
+  The file also stores the description (:func:`zoo.datamodules.disk_cache.cached`, shared with the GAN-augmented
+  data): a digest mismatch or an unreadable file is rendered again, with a log line naming what changed. Writes
+  are atomic (temporary file + rename); under DDP rank 0 renders and the other ranks read its file.
 
 ``cache_dir`` default: ``$ZOO_CACHE_DIR``, else ``$XDG_CACHE_HOME/zoo``, else ``~/.cache/zoo`` (sub-folder
 ``synthetic``). Delete the folder to reclaim the space: files are ~55 MB per 1,000 RGB images at 96 px (float32,
@@ -25,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from zoo.checks import check_choice
+from zoo.datamodules.disk_cache import cached, key_digest
 
 MODES = ("disk", "memory", "none")
 FORMAT = 1  # bump when the file layout changes
@@ -72,7 +73,7 @@ def source_fingerprint(files: Iterable[str | os.PathLike]) -> str:
 
 
 def versions() -> dict[str, str]:
-    out = {"numpy": np.__version__, "torch": torch.__version__.split("+")[0], "format": str(FORMAT)}
+    out = {"numpy": np.__version__, "torch": torch.__version__.split("+")[0]}
     try:
         import numba
 
@@ -83,8 +84,8 @@ def versions() -> dict[str, str]:
 
 
 def cache_key(description: Mapping[str, Any]) -> str:
-    """16 hex digits of the SHA-256 of ``description`` as canonical JSON."""
-    return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """16 hex digits of the SHA-256 of ``description`` (+ the file format) as canonical JSON: the file name part."""
+    return key_digest(json.loads(json.dumps({**description, "format": FORMAT}, sort_keys=True, default=str)))[:16]
 
 
 class CachedDataset(Dataset):
@@ -133,34 +134,27 @@ def cached_split(dataset: Dataset, description: Mapping[str, Any], name: str, mo
     if mode == "none":
         return dataset
     extra = {k: getattr(dataset, k) for k in ("identities", "identity_names") if hasattr(dataset, k)}
-    path = None
-    if mode == "disk":
-        folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir() / "synthetic"
-        path = folder / f"{name}-{cache_key(description)}.pt"
-        if path.is_file():
-            try:
-                blob = torch.load(path, map_location="cpu", weights_only=True)
-                if blob.get("description") == json.loads(json.dumps(description, sort_keys=True, default=str)) \
-                        and len(next(iter(blob["samples"].values()))) == len(dataset):
-                    return CachedDataset(blob["samples"], **extra)
-                warnings.warn(f"{path}: cached samples of another configuration (hash collision or edited file); "
-                              f"rendering them again", stacklevel=2)
-            except Exception as e:  # noqa: BLE001 - unreadable / truncated cache: render again
-                warnings.warn(f"{path}: unreadable cache ({type(e).__name__}: {e}); rendering again", stacklevel=2)
-    samples = render_all(dataset, batch_size, num_workers)
-    if path is not None:
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-            os.close(fd)
-            blob = {"description": json.loads(json.dumps(description, sort_keys=True, default=str)),
-                    "samples": samples}
-            torch.save(blob, tmp)
-            os.replace(tmp, path)
-        except OSError as e:  # a read-only or full disk must not stop training: memory only, said once
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
-            warnings.warn(f"data.cache_dir: could not write {path} ({e}); the split stays cached in memory only "
-                          f"(set data.cache_dir to a writable folder, or data.eval_cache=memory)", stacklevel=2)
-    return CachedDataset(samples, **extra)
+    built: dict[str, Any] = {}
+
+    def build() -> dict[str, Any]:
+        built["samples"] = render_all(dataset, batch_size, num_workers)
+        return built
+
+    if mode == "memory":
+        return CachedDataset(build()["samples"], **extra)
+    key = json.loads(json.dumps({**description, "format": FORMAT}, sort_keys=True, default=str))
+    folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir() / "synthetic"
+    path = folder / f"{name}-{key_digest(key)[:16]}.pt"
+    try:
+        payload, _ = cached(path, key, build, f"rendered {name} split")
+    except OSError as e:  # a read-only or full disk must not stop training: memory only, said once
+        if not built:
+            raise
+        for tmp in path.parent.glob(f"{path.stem}.tmp*") if path.parent.is_dir() else []:
+            tmp.unlink(missing_ok=True)
+        warnings.warn(f"data.cache_dir: could not write {path} ({e}); the split stays cached in memory only "
+                      f"(set data.cache_dir to a writable folder, or data.eval_cache=memory)", stacklevel=2)
+        payload = built
+    if len(next(iter(payload["samples"].values()))) != len(dataset):  # pragma: no cover - the key holds the sizes
+        raise ValueError(f"{path}: cached split has another size than the dataset; delete the file")
+    return CachedDataset(payload["samples"], **extra)
