@@ -1,4 +1,4 @@
-"""Fraction of training-step time spent waiting for on-the-fly synthetic faces (issue 3: target <= 10 %).
+"""Fraction of training-step time spent waiting for on-the-fly synthetic faces (issues 3 and 12: target <= 10 %).
 
 The default landmark data (data=synthetic_3dmm: built-in model, 96 px grayscale, batch 64) feeds the seed-002
 net (``zoo.models.backbones.create_backbone("fuhl2019")`` + a linear 136-output head, L1 loss, SGD) through a
@@ -7,7 +7,13 @@ the forward/backward/update; the baseline in the same process is the same steps 
 compute, workers idle). On 2 cores the workers' rendering also slows the compute itself: both are printed.
 Prints a markdown row.
 
+``--pk`` (issue 12): the recognition default instead (``python train.py model=facenet_triplet``: data=
+synthetic_3dmm_identities, 96 px RGB, P×K = 20 identities × 15 images = batch 300, sampler=pk) feeding
+FaceNetTriplet (nn4small, 128-d, semi-hard triplet loss, Adam, channels_last), the model's own training_step
+loss; the evaluation side is timed too: rendering the val pair set (the first time) vs reading it from the cache.
+
     python benchmarks/synth_dataloading.py [--steps 40] [--workers 2] [--threads 0 (= torch default)]
+    python benchmarks/synth_dataloading.py --pk [--steps 8] [--warmup 2]
 """
 from __future__ import annotations
 
@@ -40,15 +46,65 @@ def build_net() -> tuple[nn.Module, str]:
     return nn.Sequential(backbone, nn.Flatten(), nn.Linear(feats, 136)), name
 
 
+def pk_main(args: argparse.Namespace) -> None:
+    """The P×K recognition step (module docstring, ``--pk``)."""
+    import tempfile
+    from functools import partial
+
+    from zoo.datamodules.samplers.pk import PKSampler
+    from zoo.models.recognition import FaceNetTriplet
+
+    cache = tempfile.mkdtemp(prefix="zoo-bench-cache-")
+    kw = dict(task="identities", num_identities=200, images_per_identity=20, val_identities=50,
+              val_images_per_identity=10, test_identities=50, test_images_per_identity=10, image_size=96,
+              grayscale=False, face_scale=0.75, num_pairs=3000, batch_size=300, num_workers=args.workers,
+              sampler=partial(PKSampler, k=15), cache_dir=cache)  # = configs/data/synthetic_3dmm_identities.yaml
+    dm = Synthetic3DMMDataModule(**kw)
+    dm.setup()
+    torch.manual_seed(0)
+    model = FaceNetTriplet(backbone="nn4small", channels=3, image_size=96, channels_last=True,
+                           optimizer=lambda p: torch.optim.Adam(p, lr=1e-3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step(batch):
+        loss = model.compute_loss(model.embed(batch["image"]), batch["identity"])[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    wait, compute, batch = measure_data_wait(dm.train_dataloader(), step, args.steps, args.warmup)
+    total = wait + compute
+    t = time.perf_counter()
+    first = len(dm.eval_dataset("val"))  # renders the val split (its workers) and writes the disk cache
+    t_render = time.perf_counter() - t
+    fresh = Synthetic3DMMDataModule(**{**kw, "num_workers": 0})  # a new run with the same config
+    t = time.perf_counter()
+    again = len(fresh.eval_dataset("val"))
+    t_cached = time.perf_counter() - t
+    assert first == again == 500
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, torch threads "
+          f"{torch.get_num_threads()}, {args.workers} workers, P×K 20×15 = 300, 96 px RGB, {args.steps} steps after "
+          f"{args.warmup}, FaceNetTriplet nn4small")
+    print("| data | s/step | of which compute | data wait | target | val pairs (500 img): render / cached |")
+    print("|---|---|---|---|---|---|")
+    print(f"| synthetic_3dmm_identities, sampler=pk | {total / args.steps:.2f} | {compute / args.steps:.2f} | "
+          f"{100 * wait / total:.1f} % | <= 10 % | {t_render:.1f} s / {t_cached:.2f} s |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--pk", action="store_true", help="the P×K recognition step (issue 12)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.pk:
+        args.steps, args.warmup = args.steps or 8, 2 if args.warmup is None else args.warmup
+        return pk_main(args)
+    args.steps, args.warmup = args.steps or 40, 5 if args.warmup is None else args.warmup
     dm = Synthetic3DMMDataModule(num_identities=2000, images_per_identity=5, num_workers=args.workers, batch_size=64)
     dm.setup()
     net, name = build_net()

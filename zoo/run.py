@@ -88,7 +88,34 @@ def check_task(cls: type, info: DataInfo, where: str = "model") -> None:
     if task != info.task:
         raise ValueError(f"{where} {cls.__qualname__} is a {task!r} model but the datamodule yields {info.task!r} "
                          f"samples; pick a matching pair (e.g. model=landmark_validation with a landmark data= "
-                         f"config, or a recognition model with identity data)")
+                         f"config, or a recognition model with identity data: model=arcface, model=cosface or "
+                         f"model=facenet_triplet alone select data=synthetic_3dmm_identities sampler=pk)")
+
+
+def check_input_format(model: Any, dm: Any, trained_data: Any, data_cfg: Any) -> None:
+    """evaluate.py with a ``data=`` config (recognition models): the images must reach the model as in training:
+    same size, channels and normalisation (mean/std), else a ValueError naming the ``data.*`` key and the value
+    training used."""
+    from zoo.models.inference import data_normalisation
+
+    info = dm.info
+    for key in ("image_size", "channels"):
+        want, got = getattr(model, key, None), getattr(info, key, None)
+        if want is not None and got is not None and int(want) != int(got):
+            raise ValueError(f"config key data.{key}={got!r} is invalid: the model of ckpt_path was trained on "
+                             f"{key} {want}; expected data.{key}={want}")
+    trained, given = data_normalisation(trained_data), data_normalisation(data_cfg)
+    for key in ("mean", "std"):
+        if key in trained and key in given:
+            a, b = (torch.as_tensor(v, dtype=torch.float64).flatten() for v in (trained[key], given[key]))
+            try:
+                same = torch.allclose(*torch.broadcast_tensors(a, b))  # 0.5 equals [0.5, 0.5, 0.5]
+            except RuntimeError:
+                same = False
+            if not same:
+                raise ValueError(f"config key data.{key}={given[key]!r} is invalid: the model of ckpt_path was trained "
+                                 f"on images normalised with {key} {trained[key]!r}; expected data.{key}="
+                                 f"{trained[key]!r} (image = (x - mean) / std, x in [0, 1])")
 
 
 MONITORING_CALLBACKS = ("ModelCheckpoint", "EarlyStopping")
@@ -311,6 +338,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     cls, saved, ckpt = load_run_checkpoint(cfg.ckpt_path)
     if cfg.get("data") is not None:
         dm = instantiate(data_for_checkpoint(cfg.data, saved.get("data") or {}))
+        if callable(getattr(dm, "prepare_evaluation", None)):  # e.g. an identity folder: all identities are test
+            dm.prepare_evaluation()
     elif saved.get("data"):
         data_cfg = dict(saved["data"])
         data_cfg.pop("sampler", None)  # training-only
@@ -324,6 +353,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     # per-subset metrics under the evaluated data's subset names (a test folder has its own)
     extra = {"subset_names": dm.info.subset_names} if "subset_names" in hparams else {}
     model = cls.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=False, **extra)
+    if cfg.get("data") is not None and getattr(model, "task", None) == "identities":
+        check_input_format(model, dm, saved.get("data"), cfg.data)
     out_dir = Path(cfg.get("out_dir") or Path(cfg.ckpt_path).resolve().parent.parent / "eval")
     out_dir.mkdir(parents=True, exist_ok=True)
     logger = build_logger(cfg)

@@ -136,3 +136,16 @@ def test_normalising_distances(yaw):
     assert f["norm_box"] == pytest.approx(zoom * out["norm_box"], rel=1e-4)
     box = f["landmarks"][idx >= 0]
     assert max(np.ptp(box[:, 0]), np.ptp(box[:, 1])) == pytest.approx(0.8 * 96, rel=1e-4)  # face_scale · S
+
+
+@pytest.mark.parametrize("supersample,grayscale", [(1, False), (2, True)])
+def test_image_only_render_gives_the_same_pixels(supersample, grayscale):
+    """render(p, landmarks=False) (the identity task's shortcut) returns exactly the image and mask of render(p)."""
+    g = FaceGenerator(builtin_model(), GeneratorConfig(image_size=40, supersample=supersample, grayscale=grayscale))
+    for i in range(4):
+        p = g.sample_params(3, i, i + 1)
+        full, fast = g.render(p), g.render(p, landmarks=False)
+        assert set(fast) == {"image", "mask"}
+        np.testing.assert_array_equal(fast["image"], full["image"])
+        np.testing.assert_array_equal(fast["mask"], full["mask"])
+        assert fast["image"].dtype == np.float32 and fast["image"].flags.c_contiguous

@@ -165,13 +165,21 @@ class FaceDataModule(L.LightningDataModule):
             return self._loader(ds, None, batch_sampler=s)
         return self._loader(ds, self.batch_size, sampler=s, drop_last=self.drop_last)
 
-    def _eval_loader(self, split: str) -> DataLoader | list:
+    def eval_dataset(self, split: str) -> Dataset | None:
+        """The dataset the val/test loaders read (the split itself; datamodules that render on the fly return a
+        cached copy, :mod:`zoo.datamodules.eval_cache`)."""
         self.setup(split)
-        ds = self.datasets.get(split)
+        return self.datasets.get(split)
+
+    def _eval_loader(self, split: str) -> DataLoader | list:
+        ds = self.eval_dataset(split)
         if ds is None:
             return []
         rank, world = dist_rank_world()
         sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=False) if world > 1 else None
+        if getattr(ds, "in_memory", False):  # already in RAM: no worker processes to start or feed
+            return DataLoader(ds, batch_size=self.eval_batch_size, sampler=sampler, shuffle=False, num_workers=0,
+                              pin_memory=self.pin_memory)
         return self._loader(ds, self.eval_batch_size, sampler=sampler, shuffle=False)
 
     def val_dataloader(self) -> DataLoader | list:

@@ -42,9 +42,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import importlib
-import json
 import logging
 import os
 from pathlib import Path
@@ -58,6 +56,7 @@ from torch.utils.data import Dataset, get_worker_info
 
 from zoo.checks import check_bool, check_choice, check_int, check_number, check_range_pair, check_str, invalid
 from zoo.datamodules.base import FaceDataModule, dist_rank_world
+from zoo.datamodules.disk_cache import cached, key_digest
 from zoo.datamodules.samples import DataInfo
 
 log = logging.getLogger(__name__)
@@ -143,57 +142,6 @@ def dataset_files(ds: Any) -> list[str]:
         return [str(f) for f in ds.files]
     raise ValueError(f"data.base: training dataset {type(ds).__name__} lists no files ('records' or 'files'); the GAN "
                      f"cache key needs them")
-
-
-def key_digest(key: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def key_difference(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Top-level parts of two cache keys that differ (for the rebuild message)."""
-    return sorted(k for k in set(old) | set(new) if json.dumps(old.get(k), sort_keys=True, default=str)
-                  != json.dumps(new.get(k), sort_keys=True, default=str))
-
-
-def cached(path: Path, key: dict[str, Any], build: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
-    """``(payload, rebuilt)``: the payload stored at ``path`` when its key equals ``key``, else ``build()`` saved
-    there with the key. A stale file (other generator, data, settings) is reported and replaced. Under DDP rank 0
-    builds and the other ranks wait at a barrier, then load."""
-    rank, world = dist_rank_world()
-    digest = key_digest(key)
-
-    def load() -> dict[str, Any] | None:
-        if not path.is_file():
-            return None
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001 - a truncated/corrupt cache is rebuilt
-            log.warning("GAN cache %s unreadable (%s): rebuilding", path, e)
-            return None
-        if blob.get("digest") != digest:
-            log.warning("GAN cache %s was built for other inputs (changed: %s): rebuilding", path,
-                        ", ".join(key_difference(blob.get("key", {}), key)) or "format")
-            return None
-        return blob["payload"]
-
-    rebuilt = False
-    if rank == 0:
-        payload = load()
-        if payload is None:
-            payload, rebuilt = build(), True
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            torch.save({"digest": digest, "key": key, "payload": payload}, tmp)
-            os.replace(tmp, path)
-            log.info("GAN cache written: %s", path)
-    if world > 1:
-        dist.barrier()
-        if rank != 0:
-            payload = load()
-            if payload is None:
-                raise RuntimeError(f"GAN cache {path}: rank {rank} cannot read what rank 0 wrote (cache_dir must be "
-                                   f"on a file system every rank sees)")
-    return payload, rebuilt
 
 
 # ---- geometry -------------------------------------------------------------------------------------------------------
@@ -557,7 +505,7 @@ class GanAugmentedDataModule(FaceDataModule):
             return {"latent": lat, "affines": affines, "quality": dict(getattr(inv, "last_quality", {}) or {}),
                     "crops": crops, "landmarks": lms, "subset": subsets, "norm": norms}
 
-        inv_payload, inv_rebuilt = cached(folder / "inversions.pt", key, invert)
+        inv_payload, inv_rebuilt = cached(folder / "inversions.pt", key, invert, "GAN cache")
         edit_key = {**key, "edit": {"attributes": self.attributes, "conditional": self.conditional,
                                     "alpha": list(self.alpha), "copies": self.copies, "variants": self.variants,
                                     "filter": self.filter, "threshold": self.threshold, "relabel": self.relabel,
@@ -567,7 +515,7 @@ class GanAugmentedDataModule(FaceDataModule):
         # one edit bank per edit setting (filtered and unfiltered runs do not evict each other); each file still
         # checks the whole key (data, generator, inversion) before it is reused
         bank, edit_rebuilt = cached(folder / f"edits-{key_digest(edit_key['edit'])[:12]}.pt", edit_key,
-                                    lambda: self._edit_bank(gan, G, info, inv_payload, sel, detector))
+                                    lambda: self._edit_bank(gan, G, info, inv_payload, sel, detector), "GAN cache")
         self.report = {"inversion_quality": inv_payload["quality"], "inversions_rebuilt": inv_rebuilt,
                        "edits_rebuilt": edit_rebuilt, **bank["report"]}
         log.info("gan_augmented: %s", {k: v for k, v in self.report.items() if k != "preview"})

@@ -34,6 +34,14 @@ and photometric augmentation after it (``augment``: a :mod:`zoo.datamodules.tran
 Image values: ``(x / 255 - mean) / std``, default mean = std = 0.5 -> [-1, 1]; RGB, or ``channels: 1`` for
 grayscale.
 
+``data_dir``: the folder the relative paths of ``root`` (default: ``data_dir`` itself), ``list_file``,
+``keypoints_file``, ``val_root``, ``test_root`` and ``pairs_files`` are taken under
+(``python evaluate.py ckpt_path=... data=identity_folder data.data_dir=/my/faces``).
+``evaluate_all`` (``data=identity_folder``: true): when evaluate.py is given this data config on its command line
+(:meth:`IdentityDataModule.prepare_evaluation`), every identity of the folder is a test identity, with pairs
+generated among all of them or read from ``pairs_files: {test: <LFW pairs.txt>}`` (a pair naming a missing image
+is an error listing them, never skipped); train.py ignores it.
+
 Identity dataset interface (what the P×K sampler and the pair sets read without loading images):
 ``identities`` (int64 numpy [N], label per sample), ``identity_names`` (label -> name), ``files`` (Path per
 sample). Bad images: ``on_bad_sample: error`` raises naming the file; ``skip`` warns and replaces the sample by
@@ -56,7 +64,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from zoo.checks import check_choice, check_fraction, check_int, check_number, invalid
+from zoo.checks import check_bool, check_choice, check_fraction, check_int, check_number, invalid
 from zoo.datamodules.base import FaceDataModule
 from zoo.datamodules.crop import CropGeometry, crop_matrix, face_square, warp_crop
 from zoo.datamodules.pairs import SPLITS, VerificationPairs, generated_pairs, pairs_from_file
@@ -375,7 +383,7 @@ class IdentityDataModule(VerificationPairs, FaceDataModule):
     (:mod:`zoo.metrics.pairs`); ``pairs(split, with_folds=True)`` adds the LFW fold of each pair.
     """
 
-    def __init__(self, root: str, layout: str = "folders", name_regex: str = r"^(?P<identity>.+)_\d+$",
+    def __init__(self, root: str | None = None, layout: str = "folders", name_regex: str = r"^(?P<identity>.+)_\d+$",
                  recursive: bool = False, list_file: str | None = None, path_column: str | int = "path",
                  identity_column: str | int = "identity", delimiter: str | None = ",", header: bool = True,
                  box_columns: Sequence[str | int] | None = None, box_format: str = "xywh",
@@ -387,8 +395,18 @@ class IdentityDataModule(VerificationPairs, FaceDataModule):
                  mean: float | Sequence[float] = 0.5, std: float | Sequence[float] = 0.5,
                  pairs_files: Mapping[str, str] | None = None, pair_pattern: str = "{name}/{name}_{num:04d}.jpg",
                  num_pairs: int = 6000, pair_folds: int = 10, on_bad_sample: str = "error",
-                 verify_images: bool = False, **kwargs: Any) -> None:
+                 verify_images: bool = False, data_dir: str | None = None, evaluate_all: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        check_bool("data.evaluate_all", evaluate_all)
+        if root is None and data_dir is None:
+            raise invalid("data.data_dir", None, "no image folder given (data.root and data.data_dir are both null)",
+                          "data.data_dir=/path/to/faces (root/<identity>/<image>), or data.root")
+        if data_dir is not None:  # relative paths of the other keys are taken under data_dir
+            under = lambda p: None if p is None else str(Path(os.path.expanduser(str(data_dir))) / os.path.expanduser(str(p)))  # noqa: E731
+            root = under(root if root is not None else ".")
+            list_file, keypoints_file, val_root, test_root = map(under, (list_file, keypoints_file, val_root, test_root))
+            pairs_files = {k: under(v) for k, v in dict(pairs_files or {}).items()}
         check_choice("data.layout", layout, LAYOUTS)
         check_choice("data.crop", crop, CROPS)
         check_choice("data.box_format", box_format, ("xywh", "xyxy"))
@@ -421,7 +439,15 @@ class IdentityDataModule(VerificationPairs, FaceDataModule):
         self.pairs_files, self.pair_pattern = pairs_files, pair_pattern
         self.num_pairs, self.pair_folds = num_pairs, pair_folds
         self.on_bad_sample, self.verify_images = on_bad_sample, verify_images
+        self.data_dir, self.evaluate_all, self.test_only = data_dir, evaluate_all, False
         self.roots: dict[str, Path] = {}
+
+    def prepare_evaluation(self) -> None:
+        """Called by evaluate.py for a ``data=`` config given on its command line: with ``evaluate_all`` (the
+        ``data=identity_folder`` default) every identity of ``root`` becomes a test identity (no train/val split;
+        pairs generated among all of them, or read from ``pairs_files.test``)."""
+        if self.evaluate_all and not self.test_only:
+            self.test_only, self.datasets = True, {}
 
     # ---- indexing ----------------------------------------------------------------------------------------------
     def scan(self, root: str | os.PathLike, min_images: int = 1) -> list[IdentityRecord]:
@@ -468,6 +494,8 @@ class IdentityDataModule(VerificationPairs, FaceDataModule):
     def build_datasets(self) -> dict[str, Dataset | None]:
         records = self.scan(self.root, self.min_images_per_identity)  # val_root/test_root are not filtered
         main_root = resolve_path(self.root)
+        if self.test_only:
+            return self._test_set(records, main_root)
         fractions = {s: (0.0 if self.split_roots[s] else f)
                      for s, f in (("test", self.test_fraction), ("val", self.val_fraction))}
         names = split_identities([r.identity for r in records], fractions, self.split_seed)
@@ -502,6 +530,23 @@ class IdentityDataModule(VerificationPairs, FaceDataModule):
                 raise ValueError(f"data.pairs_files names split {s!r} but that split is empty (its fraction is 0 and "
                                  f"no data.{s}_root is set)")
         return out
+
+    def _test_set(self, records: list[IdentityRecord], root: Path) -> dict[str, Dataset | None]:
+        """Every record of ``root`` as the test split (:meth:`prepare_evaluation`)."""
+        names = sorted({r.identity for r in records})
+        if len(names) < 2:
+            raise invalid("data.data_dir" if self.data_dir is not None else "data.root", str(root),
+                          f"holds {len(names)} identity ({', '.join(names)}); verification needs impostor pairs",
+                          "a folder with at least 2 identities (root/<identity>/<image>)")
+        self.roots = {s: root for s in SPLITS}
+        for s in self.pairs_files:
+            if s != "test":
+                raise invalid("data.pairs_files", dict(self.pairs_files), f"names split {s!r}, but evaluate.py makes "
+                              f"every identity of {root} a test identity (data.evaluate_all)", "{test: <pairs file>}")
+        test = IdentityDataset(records, None, self.image_size, self.channels, self.crop, self.crop_scale, None,
+                               self.mean, self.std, self.on_bad_sample, name=f"{root.name}/test")
+        print(f"[zoo] evaluating all {len(names)} identities ({len(records)} images) of {root} as the test set")
+        return {"train": None, "val": None, "test": test}
 
     def data_info(self) -> DataInfo:
         train = self.datasets.get("train")

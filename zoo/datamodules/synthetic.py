@@ -21,6 +21,7 @@ Samples (zoo/datamodules/samples.py contract):
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -29,6 +30,7 @@ from torch.utils.data import Dataset
 
 from zoo.checks import check_choice, check_int
 from zoo.datamodules.base import FaceDataModule
+from zoo.datamodules.eval_cache import MODES as CACHE_MODES, cached_split, file_fingerprint, source_fingerprint, versions
 from zoo.datamodules.pairs import VerificationPairs, generated_pairs
 from zoo.datamodules.samples import TASKS, DataInfo, normaliser
 from zoo.schemes import get_scheme
@@ -101,7 +103,7 @@ class SyntheticFaceDataset(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} synthetic samples")
         p = self.params(index)
-        out = self.generator.render(p)
+        out = self.generator.render(p, landmarks=self.task == "landmarks")  # the same image either way
         image = (torch.from_numpy(out["image"]).permute(2, 0, 1) - self.mean) / self.std
         sample = {"image": image.contiguous(), "index": torch.tensor(int(index), dtype=torch.int64),
                   "identity": torch.tensor(p["identity"], dtype=torch.int64),
@@ -129,6 +131,9 @@ class Synthetic3DMMDataModule(VerificationPairs, FaceDataModule):
     "moderngl", GL context per worker), and the coefficient scales. mean/std normalise the image; norm picks
     the normalising distance (module docstring).
     ``pairs(split)`` gives balanced verification pairs for the identity task (as zoo.datamodules.identity does).
+    eval_cache: the val/test splits are rendered once and served from memory ("memory"), and also kept on disk
+    for the next run with the same configuration ("disk", default; folder ``cache_dir``, default
+    ``~/.cache/zoo/synthetic``), or rendered at every evaluation ("none"); see :mod:`zoo.datamodules.eval_cache`.
     """
 
     def __init__(
@@ -168,11 +173,14 @@ class Synthetic3DMMDataModule(VerificationPairs, FaceDataModule):
         norm: str = "inter_ocular",
         num_pairs: int = 3000,
         pair_folds: int = 10,
+        eval_cache: str = "disk",
+        cache_dir: str | None = None,
         sampler: Callable[..., Any] | None = None,
         **loader: Any,
     ) -> None:
         super().__init__(sampler=sampler, **loader)
         check_choice("data.task", task, TASKS)
+        check_choice("data.eval_cache", eval_cache, CACHE_MODES)
         check_choice("data.model", model, MODELS)
         check_choice("data.norm", norm, tuple(NORMS))
         self.sizes = split_sizes(task, num_identities, images_per_identity, val_identities, val_images_per_identity,
@@ -189,6 +197,8 @@ class Synthetic3DMMDataModule(VerificationPairs, FaceDataModule):
         self.image_size, self.grayscale, self.scheme = int(image_size), bool(grayscale), scheme
         self.mean, self.std, self.norm = mean, std, norm
         self.num_pairs, self.pair_folds = num_pairs, pair_folds
+        self.eval_cache, self.cache_dir = eval_cache, cache_dir
+        self._eval: dict[str, Dataset | None] = {}
 
     def build_datasets(self) -> dict[str, Dataset | None]:
         # fail early (in the main process) on bad model files / backgrounds / light priors
@@ -210,6 +220,36 @@ class Synthetic3DMMDataModule(VerificationPairs, FaceDataModule):
                             num_landmarks=sch.num_landmarks, flip_permutation=list(sch.flip_permutation), sizes=sizes)
         return DataInfo(task="identities", image_size=self.image_size, channels=channels,
                         num_identities=self.sizes["train"][0], sizes=sizes)
+
+    # ---- val/test rendered once (zoo.datamodules.eval_cache) -----------------------------------------------
+    def split_description(self, split: str) -> dict[str, Any]:
+        """Everything that determines the samples of ``split`` (the disk-cache key): task, model and its files,
+        every generator setting and the files it names, seed, stream, sizes, normalisation, the rendering code."""
+        n, k = self.sizes[split]
+        gen = self.gen_cfg.to_dict()
+        here = Path(__file__).resolve()
+        code = sorted((here.parents[1] / "synth").glob("*.py")) + [here]
+        return {"task": self.task, "model": self.model, "model_path": file_fingerprint(self.model_path),
+                "landmark_mapping": file_fingerprint(self.landmark_mapping),
+                "contour": file_fingerprint(self.contour), "generator": gen,
+                "light_file": file_fingerprint(gen.get("light_path")),
+                "background_files": file_fingerprint(gen.get("background_path")),
+                "seed": self.seed, "split": split, "stream": SPLIT_STREAMS[split], "identities": n,
+                "images_per_identity": k, "mean": np.asarray(self.mean, np.float64).tolist(),
+                "std": np.asarray(self.std, np.float64).tolist(), "norm": self.norm,
+                "code": source_fingerprint(code), "versions": versions()}
+
+    def eval_dataset(self, split: str) -> Dataset | None:
+        """The val/test split rendered once per process (``data.eval_cache``: memory | disk, the default, also
+        across runs | none), so every validation epoch and every run reuse the same images."""
+        self.setup(split)
+        ds = self.datasets.get(split)
+        if ds is None or split == "train" or self.eval_cache == "none":
+            return ds
+        if split not in self._eval:
+            self._eval[split] = cached_split(ds, self.split_description(split), f"{self.task}-{split}",
+                                             self.eval_cache, self.cache_dir, self.eval_batch_size, self.num_workers)
+        return self._eval[split]
 
     def make_pairs(self, split: str, dataset: Dataset) -> list[tuple[int, int, bool, int]]:
         return generated_pairs(dataset, self.num_pairs, self.pair_folds, self.seed)

@@ -283,3 +283,95 @@ class LandmarkPredictor:
             self._photo = (key, PhotoLandmarker(self, detector=detector, box_mapping=box_mapping, refine=refine,
                                                 **detector_kwargs))
         return self._photo[1](image)
+
+def data_normalisation(data_cfg: Any) -> dict[str, Any]:
+    """{"mean", "std"} a data config normalises images with, ``(x - mean) / std`` for x in [0, 1]: its own keys, else
+    its datamodule class's defaults (the identity folders: 0.5, 0.5; the synthetic faces: 0, 1); {} when unknown."""
+    import inspect
+
+    from hydra.utils import get_class
+
+    data = dict(data_cfg or {})
+    out: dict[str, Any] = {}
+    for key in ("mean", "std"):
+        if key in data:
+            out[key] = data[key]
+        elif data.get("_target_"):
+            param = inspect.signature(get_class(data["_target_"])).parameters.get(key)
+            if param is not None and param.default is not inspect.Parameter.empty:
+                out[key] = param.default
+    return out
+
+
+class FaceEmbedder:
+    """Face crops in, unit-norm identity embeddings out: a trained recognition model (FaceNetTriplet,
+    ArcFaceModel / CosFace) with the preprocessing it was trained with, without Hydra.
+
+        from zoo.models.inference import FaceEmbedder
+        emb = FaceEmbedder.from_checkpoint("outputs/.../checkpoints/best-epoch005.ckpt")
+        e = emb.embed(images)      # list of uint8 HxWx3 RGB (or HxW gray) face crops -> float32 [N, D], ||e_i|| = 1
+        score = e[0] @ e[1]        # cosine similarity s(a, b) = a·b (seed 000, Eq. 1); same person when high
+
+    Each image is taken to be a face crop framed like the training crops (``crop: full`` identity folders: the
+    whole image; ``data=ytf_identities``: the square 1.25× the landmark box; the synthetic identities:
+    ``face_scale`` of the frame): the square of side max(H, W) around its centre is resized to the model's
+    ``image_size`` with area interpolation when shrinking (:mod:`zoo.datamodules.crop`, as in training), converted
+    to the model's channels (RGB or gray), scaled ``(x / 255 - mean) / std`` with the training data's mean/std,
+    embedded by the network in eval mode; with the model's ``flip_tta`` the embedding is
+    ``normalise(e(x) + e(mirror x))``, as in its evaluation. Float images in [0, 1] are accepted too.
+    """
+
+    # the crop/resize/channel/normalisation code path of LandmarkPredictor (boxes=None: each image is the crop)
+    _as_arrays = LandmarkPredictor._as_arrays
+    crops = LandmarkPredictor.crops
+
+    def __init__(self, model: torch.nn.Module, image_size: int, channels: int,
+                 mean: float | Sequence[float] = 0.5, std: float | Sequence[float] = 0.5,
+                 flip_tta: bool = False, device: str | torch.device = "cpu", batch_size: int = 64) -> None:
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.image_size, self.channels, self.batch_size = int(image_size), int(channels), int(batch_size)
+        self.crop_scale, self.interpolation, self.flip_tta = 1.0, "area", bool(flip_tta)
+        self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
+        self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
+                        **overrides: Any) -> "FaceEmbedder":
+        """Load a recognition checkpoint written by train.py (a full pickle: load only checkpoints you trust).
+        image_size / channels / flip_tta come from the model, mean / std from the saved data config (or that
+        datamodule's defaults when the config does not list them); ``overrides`` replace any of them.
+        A checkpoint of another task is a ValueError naming its class and the expected one."""
+        from zoo.checkpoint import load_run_checkpoint
+        from zoo.models.recognition import EmbeddingModel
+
+        model_cls, config, _ = load_run_checkpoint(path)
+        if not issubclass(model_cls, EmbeddingModel):
+            raise ValueError(f"{path}: holds a {model_cls.__module__}.{model_cls.__qualname__} checkpoint (task "
+                             f"{getattr(model_cls, 'task', None)!r}); FaceEmbedder needs a recognition model, a "
+                             f"{EmbeddingModel.__module__}.{EmbeddingModel.__qualname__} subclass (FaceNetTriplet, "
+                             f"ArcFaceModel); landmark checkpoints are read by LandmarkPredictor")
+        model = model_cls.load_from_checkpoint(path, map_location=device, weights_only=False)
+        kw = dict(image_size=model.image_size, channels=model.channels, flip_tta=model.flip_tta,
+                  **data_normalisation(config.get("data")))
+        kw.update(overrides)
+        return cls(model, device=device, **kw)
+
+    @torch.no_grad()
+    def embed_crops(self, x: torch.Tensor) -> torch.Tensor:
+        """Embeddings [N, D] (float32, CPU, unit norm) of prepared crops [N, C, S, S] (:meth:`crops`)."""
+        out = []
+        for s in range(0, len(x), self.batch_size):
+            xb = x[s:s + self.batch_size].to(self.device)
+            e = self.model(xb)["embedding"]
+            if self.flip_tta:
+                e = torch.nn.functional.normalize(e + self.model(torch.flip(xb, dims=[3]))["embedding"], dim=1)
+            out.append(e.float().cpu())
+        return torch.cat(out) if out else torch.zeros(0, getattr(self.model, "embedding_dim", 0))
+
+    def embed(self, images: Any) -> torch.Tensor:
+        """Unit-norm embeddings [N, D] of face crops (a list of uint8 HxWx3 / HxW arrays, an [N, H, W, 3] array or
+        an image tensor); see the class docstring for the preprocessing."""
+        return self.embed_crops(self.crops(images)[0])

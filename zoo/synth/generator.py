@@ -144,12 +144,14 @@ class FaceGenerator:
         return hit
 
     # ---- rendering --------------------------------------------------------------------------------------
-    def render(self, p: dict[str, Any]) -> dict[str, Any]:
+    def render(self, p: dict[str, Any], landmarks: bool = True) -> dict[str, Any]:
         """Render parameters ``p`` (from :meth:`sample_params`, or hand-made with the same keys) -> dict of numpy:
         image [S,S,C] float32 in [0,1], landmarks [L,2] (0-based px), visible [L] bool, mask [S,S] bool, and
         normalising distances (pixels): norm = ‖p36 - p45‖ in the image (300-W inter-ocular), norm_3d = the 3D
         outer-eye-corner distance × pixels per mm at the head centre (what the inter-ocular distance would be
-        frontally: pose-independent), norm_box = √(w·h) of the landmark box."""
+        frontally: pose-independent), norm_box = √(w·h) of the landmark box.
+        ``landmarks=False`` (the identity task): only image and mask, the same pixels, ~25 % faster (the visible
+        jaw contour, visibility test and distances are not computed)."""
         m, cfg, ss = self.model, self.cfg, self.cfg.supersample
         flat, albedo = self._identity(p)
         verts = (flat + m.expression_offset(p["expression"])).reshape(-1, 3)
@@ -170,21 +172,18 @@ class FaceGenerator:
             uv = (self.camera.image_size - 1) / 2.0 + zoom * (uv - (lo + hi) / 2.0)
         bg = self.backgrounds.sample(np.random.default_rng(p["bg_seed"]))
         image, zbuf = self._render(uv, depth, colors, m.triangles, bg)
+        if not landmarks:
+            image, mask = self._finish(image, np.isfinite(zbuf))
+            return {"image": image, "mask": mask}
         if cfg.landmark_mode == "contour" and cfg.scheme == "ibug68":  # the outline of what the camera sees
             idx = refine_contour(m, idx, uv, depth, zbuf, rot, cfg.visibility_tol)
         lm = np.zeros((len(idx), 2), np.float32)
         vis = np.zeros(len(idx), bool)
         lm[ok] = uv[idx[ok]]
         vis[ok] = visibility(uv[idx[ok]], depth[idx[ok]], zbuf, cfg.visibility_tol)
-        mask = np.isfinite(zbuf)
+        image, mask = self._finish(image, np.isfinite(zbuf))
         if ss > 1:
-            s = cfg.image_size
-            image = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA)
-            mask = cv2.resize(mask.astype(np.float32), (s, s), interpolation=cv2.INTER_AREA) > 0.5
             lm = (lm + 0.5) / ss - 0.5  # pixel-centre coordinates at the output resolution
-        image = np.clip(image, 0.0, 1.0)
-        if cfg.grayscale:
-            image = (image @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
         a, b = self.scheme.outer_eye_corners
         norm = inter_ocular(lm, (a, b)) if ok[a] and ok[b] else float("nan")
         # pose-independent alternatives: the 3D eye-corner distance in pixels at the head centre, and √(w·h) of
@@ -192,9 +191,22 @@ class FaceGenerator:
         px_per_mm = self.camera.focal / self.camera.distance * zoom / ss
         norm_3d = float(np.linalg.norm(verts[idx[a]] - verts[idx[b]])) * px_per_mm if ok[a] and ok[b] else float("nan")
         wh = np.ptp(lm[ok], axis=0)
-        return {"image": np.ascontiguousarray(image, dtype=np.float32), "landmarks": lm, "visible": vis,
+        return {"image": image, "landmarks": lm, "visible": vis,
                 "norm": np.float32(norm), "norm_3d": np.float32(norm_3d),
                 "norm_box": np.float32(math.sqrt(max(float(wh[0] * wh[1]), 0.0))), "mask": mask}
+
+    def _finish(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rendered frame at the output size: area-downsampled when supersampling, clipped to [0, 1], gray
+        when configured (float32 [S,S,C] contiguous), and the face mask at that size."""
+        cfg = self.cfg
+        if cfg.supersample > 1:
+            s = cfg.image_size
+            image = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA)
+            mask = cv2.resize(mask.astype(np.float32), (s, s), interpolation=cv2.INTER_AREA) > 0.5
+        image = np.clip(image, 0.0, 1.0)
+        if cfg.grayscale:
+            image = (image @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+        return np.ascontiguousarray(image, dtype=np.float32), mask
 
     def __call__(self, seed: int, identity: int, k: int, stream: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
         """(rendered dict, parameters) of image k of ``identity`` under ``seed``."""
