@@ -30,6 +30,27 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+def train_on_afw_faces(root: Path, image_size: int, n: int = 24) -> dict:
+    """A landmark run of 3 steps on the first ``n`` afw_68 faces, linked into ``root/faces`` (train.py's own
+    ``zoo.run.train`` with afw_helen; val/test 25 % each): its result dict (``best_model_path``, ``datamodule``)."""
+    from hydra import compose, initialize_config_dir
+
+    from zoo.run import train
+
+    src = shared_path("afw_68")
+    (root / "faces").mkdir(parents=True)
+    for pts in sorted(src.glob("*.pts"))[:n]:
+        for f in (pts, pts.with_suffix(".jpg")):
+            (root / "faces" / f.name).symlink_to(f)
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=[
+            "data=afw_helen", f"data.data_dir={root}", "data.root=[faces]", f"data.image_size={image_size}",
+            "data.batch_size=4", "data.num_workers=0", "data.val_fraction=0.25", "data.test_fraction=0.25",
+            "logger=csv", f"paths.output_dir={root / 'run'}", "trainer.max_steps=3", "trainer.num_sanity_val_steps=0",
+            "trainer.enable_progress_bar=false", "test=false"])
+    return train(cfg)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     return shared_path()

@@ -6,28 +6,16 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from zoo.run import evaluate, train
+from zoo.run import evaluate
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from conftest import shared_path
+    from conftest import train_on_afw_faces
 
-    src = shared_path("afw_68")
-    root = tmp_path_factory.mktemp("evaluate")
-    (root / "faces").mkdir()
-    for pts in sorted(src.glob("*.pts"))[:24]:
-        for f in (pts, pts.with_suffix(".jpg")):
-            (root / "faces" / f.name).symlink_to(f)
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("train", overrides=[
-            "data=afw_helen", f"data.data_dir={root}", "data.root=[faces]", "data.image_size=64", "data.batch_size=4",
-            "data.num_workers=0", "data.val_fraction=0.25", "data.test_fraction=0.25", "logger=csv",
-            f"paths.output_dir={root / 'run'}", "trainer.max_steps=3", "trainer.num_sanity_val_steps=0",
-            "trainer.enable_progress_bar=false", "test=false"])
-    res = train(cfg)
+    res = train_on_afw_faces(tmp_path_factory.mktemp("evaluate"), image_size=64)
     return Path(res["best_model_path"])
 
 

@@ -22,23 +22,10 @@ pytestmark = pytest.mark.skipif(not dlib_available(), reason="dlib-bin / face-re
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from conftest import shared_path
+    from conftest import train_on_afw_faces
 
-    from zoo.run import train
-
-    src = shared_path("afw_68")
     root = tmp_path_factory.mktemp("photos")
-    (root / "faces").mkdir()
-    for pts in sorted(src.glob("*.pts"))[:24]:
-        for f in (pts, pts.with_suffix(".jpg")):
-            (root / "faces" / f.name).symlink_to(f)
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("train", overrides=[
-            "data=afw_helen", f"data.data_dir={root}", "data.root=[faces]", "data.image_size=96", "data.batch_size=4",
-            "data.num_workers=0", "data.val_fraction=0.25", "data.test_fraction=0.25", "logger=csv",
-            f"paths.output_dir={root / 'run'}", "trainer.max_steps=3", "trainer.num_sanity_val_steps=0",
-            "trainer.enable_progress_bar=false", "test=false"])
-    res = train(cfg)
+    res = train_on_afw_faces(root, image_size=96)
     return {"root": root, "ckpt": Path(res["best_model_path"]), "dm": res["datamodule"]}
 
 

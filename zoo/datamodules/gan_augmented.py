@@ -127,6 +127,14 @@ def file_stats(paths: Sequence[str | os.PathLike]) -> list[list[Any]]:
     return out
 
 
+def loader_sizes(base_cfg: Any, batch_size: int | None, num_workers: int | None,
+                 eval_batch_size: int | None) -> dict[str, Any]:
+    """A wrapper datamodule's batch_size / num_workers / eval_batch_size: its own values, else its base config's."""
+    return {"batch_size": batch_size if batch_size is not None else base_cfg.get("batch_size", 64),
+            "num_workers": num_workers if num_workers is not None else base_cfg.get("num_workers", 2),
+            "eval_batch_size": eval_batch_size or base_cfg.get("eval_batch_size")}
+
+
 def dataset_files(ds: Any) -> list[str]:
     """The files a base training dataset reads: records' images + annotation files (landmarks), ``files``
     (identities). Raises when the dataset exposes neither (the cache key could not follow the data)."""
@@ -346,11 +354,9 @@ class GanAugmentedDataModule(FaceDataModule):
     ) -> None:
         self.base_name = base if isinstance(base, str) else "custom"
         self.base_cfg = compose_base(base, base_overrides, seed)
-        bs = batch_size if batch_size is not None else self.base_cfg.get("batch_size", 64)
-        nw = num_workers if num_workers is not None else self.base_cfg.get("num_workers", 2)
-        super().__init__(batch_size=bs, num_workers=nw, sampler=sampler, seed=seed, pin_memory=pin_memory,
-                         persistent_workers=persistent_workers,
-                         eval_batch_size=eval_batch_size or self.base_cfg.get("eval_batch_size"), drop_last=drop_last)
+        super().__init__(sampler=sampler, seed=seed, pin_memory=pin_memory, persistent_workers=persistent_workers,
+                         drop_last=drop_last,
+                         **loader_sizes(self.base_cfg, batch_size, num_workers, eval_batch_size))
         self.generator_name = check_str("data.generator", generator)
         if isinstance(attributes, str):
             attributes = [attributes]

@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 
 from zoo.checks import check_bool, check_choice, check_int, check_str, invalid
 from zoo.datamodules.base import FaceDataModule
-from zoo.datamodules.gan_augmented import DATA_CONFIG_DIR, _instantiate, compose_base
+from zoo.datamodules.gan_augmented import DATA_CONFIG_DIR, _instantiate, compose_base, loader_sizes
 from zoo.datamodules.identity import IdentityDataset, IdentityRecord
 from zoo.datamodules.samples import DataInfo
 
@@ -207,11 +207,9 @@ class GanIdentitiesDataModule(FaceDataModule):
                  persistent_workers: bool = True, drop_last: bool = True) -> None:
         self.base_name = base if isinstance(base, str) else "custom"
         self.base_cfg = compose_base(base, base_overrides, seed)
-        bs = batch_size if batch_size is not None else self.base_cfg.get("batch_size", 64)
-        nw = num_workers if num_workers is not None else self.base_cfg.get("num_workers", 2)
-        super().__init__(batch_size=bs, num_workers=nw, sampler=sampler, seed=seed, pin_memory=pin_memory,
-                         persistent_workers=persistent_workers,
-                         eval_batch_size=eval_batch_size or self.base_cfg.get("eval_batch_size"), drop_last=drop_last)
+        super().__init__(sampler=sampler, seed=seed, pin_memory=pin_memory, persistent_workers=persistent_workers,
+                         drop_last=drop_last,
+                         **loader_sizes(self.base_cfg, batch_size, num_workers, eval_batch_size))
         self.sets = [check_choice("data.sets", s, SETS) for s in ([sets] if isinstance(sets, str) else list(sets))]
         self.real = check_bool("data.real", real)
         if not self.real and not self.sets:
