@@ -43,6 +43,14 @@ def measure_data_wait(loader, step, steps: int, warmup: int) -> tuple[float, flo
     return wait, compute, batch
 
 
+def cached_step_seconds(step, batch, steps: int) -> float:
+    """Seconds per ``step(batch)`` on one cached batch: the compute-only baseline of :func:`measure_data_wait`."""
+    t = time.perf_counter()
+    for _ in range(steps):
+        step(batch)
+    return (time.perf_counter() - t) / steps
+
+
 def interleaved_latency(fns: dict, inputs: list, rounds: int = 1, warmup: int = 3) -> tuple[dict, dict]:
     """(wall, cpu): median seconds per call of each ``fns[name](x)`` over ``inputs`` (``rounds`` passes), the methods
     taking turns on every input so that they share the machine's load at each moment. ``cpu`` is the calling

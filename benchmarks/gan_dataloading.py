@@ -20,8 +20,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from _timing import measure_data_wait
-from synth_dataloading import build_net
+from _timing import cached_step_seconds, measure_data_wait
+from synth_dataloading import landmark_l1_step
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,15 +43,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    net, name = build_net()
-    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-
-    def step(batch):
-        out = net(batch["image"]).view(-1, 68, 2)
-        loss = (out - batch["landmarks"]).abs()[batch["visible"]].mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    step, name = landmark_l1_step()
 
     rows = []
     for label, extra in (("afw_helen 64 px + GAN copies (filtered)", []), ("afw_helen 64 px alone (copies=0)",
@@ -62,10 +54,7 @@ def main() -> None:
         setup = time.perf_counter() - t
         ds = dm.datasets["train"]
         wait, compute, batch = measure_data_wait(dm.train_dataloader(), step, args.steps, args.warmup)
-        t = time.perf_counter()
-        for _ in range(args.steps):
-            step(batch)
-        base = (time.perf_counter() - t) / args.steps
+        base = cached_step_seconds(step, batch, args.steps)
         total = wait + compute
         rows.append(f"| {label} ({ds.n_real} real + {ds.n_gan} GAN) | {setup:.1f} | {total / args.steps:.3f} | "
                     f"{compute / args.steps:.3f} | {base:.3f} | {100 * wait / total:.1f} % | <= 10 % |")

@@ -24,8 +24,23 @@ import time
 import torch
 from torch import nn
 
-from _timing import measure_data_wait
+from _timing import cached_step_seconds, measure_data_wait
 from zoo.datamodules.synthetic import Synthetic3DMMDataModule
+
+
+def landmark_l1_step():
+    """(step(batch): one SGD step of :func:`build_net` with an L1 landmark loss, the net's name)."""
+    net, name = build_net()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
+
+    def step(batch):
+        out = net(batch["image"]).view(-1, 68, 2)
+        loss = (out - batch["landmarks"]).abs()[batch["visible"]].mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step, name
 
 
 def build_net() -> tuple[nn.Module, str]:
@@ -107,21 +122,10 @@ def main() -> None:
     args.steps, args.warmup = args.steps or 40, 5 if args.warmup is None else args.warmup
     dm = Synthetic3DMMDataModule(num_identities=2000, images_per_identity=5, num_workers=args.workers, batch_size=64)
     dm.setup()
-    net, name = build_net()
-    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-
-    def step(batch):
-        out = net(batch["image"]).view(-1, 68, 2)
-        loss = (out - batch["landmarks"]).abs()[batch["visible"]].mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    step, name = landmark_l1_step()
 
     wait, compute, batch = measure_data_wait(dm.train_dataloader(), step, args.steps, args.warmup)
-    t = time.perf_counter()
-    for _ in range(args.steps):  # baseline: compute only, one cached batch
-        step(batch)
-    base = (time.perf_counter() - t) / args.steps
+    base = cached_step_seconds(step, batch, args.steps)
     total = wait + compute
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, torch threads "
           f"{torch.get_num_threads()}, {args.workers} workers, batch 64, 96 px gray, {args.steps} steps, {name}")
