@@ -14,7 +14,7 @@ from zoo.checks import check_choice, invalid
 from zoo.datamodules.crop import protocol_norm
 from zoo.detection import detector_settings, landmark_box, match_face
 from zoo.io.images import read_image
-from zoo.models.photos import PhotoLandmarker, landmarks_from_boxes, list_images, predict_photos
+from zoo.models.photos import PhotoLandmarker, landmarks_from_boxes, list_images, predict_photos, split_records
 
 
 def find_landmark_checkpoint(roots: Sequence[Path]) -> Path:
@@ -85,12 +85,9 @@ def detector_report(ckpt_path: str | os.PathLike, dm: Any, out_dir: str | os.Pat
     from zoo.metrics.landmarks import ced_figure, summarize
     from zoo.models.inference import LandmarkPredictor
 
-    ds = (getattr(dm, "datasets", None) or {}).get("test")
-    records = getattr(ds, "records", None)
-    if not records:
-        raise ValueError(f"boxes=detector: the test split of {type(dm).__name__} has no annotated whole photos "
-                         f"(records with an image file and landmarks); expected a landmark data config of photos "
-                         f"(afw_helen, 300w, wflw, keypoint_csv, pts folders)")
+    records = split_records(dm, "test", f"boxes=detector: the test split of {type(dm).__name__} has no annotated "
+                            f"whole photos (records with an image file and landmarks)")
+    ds = dm.datasets["test"]
     pred = LandmarkPredictor.from_checkpoint(ckpt_path, backend="auto")
     runner = PhotoLandmarker(pred, detector, box_mapping, refine=refine, **detector_options)
     scheme, kind = ds.scheme, ds.norm

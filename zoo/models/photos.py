@@ -55,12 +55,17 @@ def training_records(data_cfg: Mapping[str, Any], what: str = "data") -> list[An
     cfg["augment"] = None
     dm = instantiate(cfg, _convert_="all")
     dm.setup(None)
-    train = (getattr(dm, "datasets", None) or {}).get("train")
-    records = getattr(train, "records", None)
+    return split_records(dm, "train", f"{what}: {cfg.get('_target_')} has no annotated whole photos to learn the "
+                         f"box-to-crop map from", "or pass box_mapping=<json>")
+
+
+def split_records(dm: Any, split: str, problem: str, alternative: str = "") -> list:
+    """The landmark records (whole photo + landmarks) of ``dm``'s ``split``; ValueError with ``problem`` when the
+    split has none (identity data, synthetic faces rendered on the fly)."""
+    records = getattr((getattr(dm, "datasets", None) or {}).get(split), "records", None)
     if not records:
-        raise ValueError(f"{what}: {cfg.get('_target_')} has no annotated whole photos to learn the box-to-crop map "
-                         f"from; expected a landmark data config of photos with landmarks (data=afw_helen, 300w, wflw, "
-                         f"keypoint_csv), or pass box_mapping=<json>")
+        raise ValueError(f"{problem}; expected a landmark data config of photos with landmarks (data=afw_helen, "
+                         f"300w, wflw, keypoint_csv, pts folders){', ' + alternative if alternative else ''}")
     return list(records)
 
 
