@@ -3,7 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from zoo.datamodules.crop import (CropGeometry, crop_matrix, face_square, flip_landmarks, matrix_scale, protocol_norm,
+from zoo.datamodules.crop import (ARCFACE_TEMPLATE_112, CropGeometry, align_matrix, crop_matrix, face_square,
+                                  five_points, flip_landmarks, matrix_scale, protocol_norm, similarity_fit,
                                   transform_points, warp_crop)
 from zoo.schemes import get_scheme
 
@@ -119,3 +120,53 @@ def test_protocol_norms_hand_computed():
     assert protocol_norm(pts, s, "diagonal", box=[0, 0, 30, 40]) == pytest.approx(50)
     with pytest.raises(ValueError, match="data.norm=.eyes. is invalid: unknown choice"):
         protocol_norm(pts, s, "eyes")
+
+
+def _similarity(scale, angle, t):
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[scale * c, -scale * s, t[0]], [scale * s, scale * c, t[1]]])
+
+
+def test_similarity_fit_recovers_a_known_similarity_and_matches_brute_force():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 100, (5, 2))
+    true = _similarity(0.7, 0.4, (12.0, -3.0))
+    np.testing.assert_allclose(similarity_fit(src, transform_points(true, src).astype(np.float64)), true, atol=1e-4)
+    # noisy points: the closed form equals a brute-force numerical least-squares search over (a, b, tx, ty),
+    # the similarity [[a, -b, tx], [b, a, ty]]
+    dst = transform_points(true, src) + rng.normal(0, 3, (5, 2))
+    from scipy.optimize import least_squares
+
+    def resid(p):
+        m = np.array([[p[0], -p[1], p[2]], [p[1], p[0], p[3]]])
+        return (src @ m[:, :2].T + m[:, 2] - dst).ravel()
+    best = least_squares(resid, np.array([1.0, 0.0, 0.0, 0.0])).x
+    fit = similarity_fit(src, dst)
+    np.testing.assert_allclose(fit, [[best[0], -best[1], best[2]], [best[1], best[0], best[3]]], atol=1e-6)
+    assert np.linalg.det(fit[:, :2]) > 0  # a rotation, never a reflection
+    with pytest.raises(ValueError, match="coincide"):
+        similarity_fit(np.ones((5, 2)), dst)
+    with pytest.raises(ValueError, match=r"\[N, 2\]"):
+        similarity_fit(src[:, :1], dst[:, :1])
+
+
+def test_align_matrix_puts_the_five_points_on_the_template():
+    tpl96 = (ARCFACE_TEMPLATE_112 + 0.5) * 96 / 112 - 0.5
+    pts68 = np.zeros((68, 2))
+    src5 = transform_points(cv2.invertAffineTransform(_similarity(0.5, 0.3, (20.0, 10.0))), tpl96).astype(np.float64)
+    pts68[36:42], pts68[42:48], pts68[30], pts68[48], pts68[54] = src5[0], src5[1], src5[2], src5[3], src5[4]
+    np.testing.assert_allclose(five_points(pts68), src5)
+    m = align_matrix(pts68, 96)
+    np.testing.assert_allclose(transform_points(m, src5), tpl96, atol=1e-3)
+    # a flip about the crop centre mirrors the template points: x' = 95 - x
+    mf = align_matrix(pts68, 96, CropGeometry(flip=True))
+    np.testing.assert_allclose(transform_points(mf, src5)[:, 0], 95 - tpl96[:, 0], atol=1e-3)
+    # a rotated face: a dot on the left-eye centre lands on the template's left eye in the warped crop
+    img = np.zeros((200, 200), np.uint8)
+    eye = np.round(src5[0]).astype(int)
+    img[eye[1] - 1:eye[1] + 2, eye[0] - 1:eye[0] + 2] = 255
+    crop = warp_crop(img, align_matrix(pts68, 96), 96, "linear")
+    y, x = np.unravel_index(np.argmax(crop), crop.shape)
+    assert abs(x - tpl96[0, 0]) <= 1.5 and abs(y - tpl96[0, 1]) <= 1.5
+    with pytest.raises(ValueError, match="68 iBUG landmarks or 5 points"):
+        five_points(np.zeros((21, 2)))

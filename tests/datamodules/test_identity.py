@@ -248,6 +248,20 @@ def test_ytf_keypoints(shared_data):
     pairs = dm.pairs("test")
     assert len(pairs) == 1000 and sum(s for _, _, s in pairs) == 500
     assert all((ds["test"].identities[i] == ds["test"].identities[j]) == s for i, j, s in pairs)
+    al = _dm(root / "training", layout="regex", crop="aligned", image_size=64,
+             keypoints_file=str(root / "training_frames_keypoints.csv"))
+    al.setup()
+    t = al.datasets["test"]
+    assert t.files == ds["test"].files  # the same split; the crop differs
+    rows = {}  # the CSV read by hand: filename, x0, y0, x1, y1, ...
+    for line in (root / "training_frames_keypoints.csv").read_text().splitlines()[1:]:
+        f, *v = line.split(",")
+        rows[f] = np.asarray(v, np.float64).reshape(68, 2)
+    p = rows[t.files[3].name]  # eye centres (points 36-41, 42-47), nose tip 30, mouth corners 48, 54
+    np.testing.assert_allclose(t.points[3], [p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]], atol=1e-4)
+    check_sample(t[3], "identities")
+    with pytest.raises(ValueError, match="data.keypoints_file.*data.crop=aligned needs it"):
+        _dm(root / "training", layout="regex", crop="aligned")
     half = _dm(root / "training", layout="regex", train_fraction=0.5)
     half.setup()
     assert half.info.num_identities == ds["train"].num_identities

@@ -70,3 +70,30 @@ def test_data_normalisation_defaults_of_the_datamodule_class():
     assert data_normalisation({"_target_": "zoo.datamodules.synthetic.Synthetic3DMMDataModule", "std": 2.0}) == \
         {"mean": 0.0, "std": 2.0}
     assert data_normalisation(None) == {}
+
+
+def test_landmarks_align_the_face_as_in_training(facenet_ckpt):
+    """A smooth 32-px crop pasted into a larger image by a known rotation + shift, with its five alignment points
+    carried along: the aligned embedding equals the model's embedding of the original crop."""
+    from zoo.datamodules.crop import ARCFACE_TEMPLATE_112
+    from zoo.models.recognition import FaceNetTriplet
+
+    rng = np.random.default_rng(2)
+    crop = cv2.GaussianBlur(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), (0, 0), 3)
+    crop = cv2.normalize(crop, None, 0, 255, cv2.NORM_MINMAX)
+    tpl = (ARCFACE_TEMPLATE_112 + 0.5) * 32 / 112 - 0.5  # where training puts the five points in a 32-px crop
+    a = 0.35
+    place = np.array([[np.cos(a), -np.sin(a), 40.0], [np.sin(a), np.cos(a), 20.0]])  # crop -> image
+    image = cv2.warpAffine(crop, place, (96, 96), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    points = tpl @ place[:, :2].T + place[:, 2]
+    aligned = FaceEmbedder.from_checkpoint(facenet_ckpt, crop="aligned")
+    model = FaceNetTriplet.load_from_checkpoint(facenet_ckpt, map_location="cpu", weights_only=False).eval()
+    with torch.no_grad():
+        ref = model(independent_input(crop, 32, 0.0, 1.0)[None])["embedding"][0]
+    e = aligned.embed([image], landmarks=[points])[0]
+    assert float(e @ ref) > 0.995, float(e @ ref)
+    assert float(aligned.embed([image])[0] @ ref) < float(e @ ref)  # without landmarks: the whole image, not the face
+    with pytest.raises(ValueError, match=r"one \[68, 2\] or \[5, 2\] array per image"):
+        aligned.embed([image, image], landmarks=[points])
+    with pytest.raises(ValueError, match="crop must be full, keypoints, box or aligned"):
+        FaceEmbedder.from_checkpoint(facenet_ckpt, crop="tight")

@@ -14,6 +14,12 @@ so a positive ``θ`` turns the face counter-clockwise on screen (the convention 
 and a flip is ``u_x' = size - 1 - u_x`` (the landmark order is then permuted, see :func:`flip_landmarks`).
 Shift, rotation, zoom and flip live in this one matrix, so augmentation costs no extra interpolation.
 
+Aligned crops (:func:`align_matrix`, the face-recognition convention of insightface / ArcFace, Deng et al. 2019):
+five points (eye centres, nose tip, mouth corners; :func:`five_points` takes them from 68 iBUG landmarks) are
+mapped by the least-squares similarity (:func:`similarity_fit`, Umeyama 1991) onto the ArcFace 112-px template
+scaled to the crop size, so in-plane rotation and scale are normalised by the eyes and mouth rather than by the
+landmarks' bounding box. Augmentation is then applied about the crop centre, inside the same single warp.
+
 Resampling (:func:`warp_crop`): when the crop shrinks the face (``s > 1``) the source region is first reduced
 with area interpolation (cv2.INTER_AREA, an anti-aliasing box filter) to about crop resolution, then the
 affine warp samples it bilinearly at scale ≈ 1. Sampling a full-size image bilinearly at ``s > 1`` would
@@ -71,6 +77,56 @@ def crop_matrix(center: Sequence[float], side: float, size: int, geometry: CropG
     centre = np.asarray(center, dtype=np.float64) + np.asarray(g.shift, dtype=np.float64) * side
     out = np.full(2, (size - 1) / 2.0)
     return np.concatenate([lin, (out - lin @ centre)[:, None]], axis=1)
+
+
+# ArcFace / insightface 5-point template of a 112 x 112 crop, pixel-centre coordinates: eye centres (image left,
+# image right), nose tip, mouth corners (image left, image right).
+ARCFACE_TEMPLATE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                                 [41.5493, 92.3655], [70.7299, 92.2041]])
+
+
+def five_points(landmarks: np.ndarray) -> np.ndarray:
+    """float64 [5, 2] alignment points of [68, 2] iBUG landmarks (image-left eye centre = mean of points 36-41,
+    image-right eye = 42-47, nose tip 30, mouth corners 48 and 54); [5, 2] input is returned as it is."""
+    p = np.asarray(landmarks, dtype=np.float64)
+    if p.shape == (5, 2):
+        return p.copy()
+    if p.shape != (68, 2):
+        raise ValueError(f"alignment needs 68 iBUG landmarks or 5 points as [N, 2], got shape {p.shape}")
+    return np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """float64 [2, 3] similarity (rotation, isotropic scale, translation; no reflection) minimising
+    sum_i ||s R src_i + t - dst_i||^2 in closed form (Umeyama, PAMI 1991): with centred points a_i, b_i,
+    covariance C = sum b_i a_i^T / n = U S V^T, R = U diag(1, det(UV^T)) V^T, s = tr(diag(1, d) S) / var(a).
+
+    Written here because the libraries at hand do not offer it: cv2.estimateAffinePartial2D is a robust
+    (RANSAC/LMEDS) estimator, not the least-squares fit, and scikit-image is not a dependency."""
+    a, b = np.asarray(src, dtype=np.float64), np.asarray(dst, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] != 2 or len(a) < 2:
+        raise ValueError(f"similarity_fit needs two [N, 2] point sets with N >= 2, got {a.shape} and {b.shape}")
+    ma, mb = a.mean(0), b.mean(0)
+    ac, bc = a - ma, b - mb
+    var = (ac ** 2).sum() / len(a)
+    if not var > 0:
+        raise ValueError("similarity_fit: the source points coincide; cannot fit a similarity")
+    u, sv, vt = np.linalg.svd(bc.T @ ac / len(a))
+    d = np.array([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    rot = u @ np.diag(d) @ vt
+    scale = float((sv * d).sum() / var)
+    lin = scale * rot
+    return np.concatenate([lin, (mb - lin @ ma)[:, None]], axis=1)
+
+
+def align_matrix(points: np.ndarray, size: int, geometry: CropGeometry = CropGeometry()) -> np.ndarray:
+    """float64 [2, 3] matrix from source pixels to an aligned ``size`` crop: the similarity taking
+    :func:`five_points` of ``points`` onto :data:`ARCFACE_TEMPLATE_112` scaled to ``size`` (pixel-centre
+    convention: u' = (u + 0.5) size / 112 - 0.5), followed by ``geometry`` about the crop centre."""
+    template = (ARCFACE_TEMPLATE_112 + 0.5) * (size / 112.0) - 0.5
+    base = similarity_fit(five_points(points), template)
+    aug = crop_matrix(((size - 1) / 2.0, (size - 1) / 2.0), float(size), size, geometry)
+    return np.concatenate([aug[:, :2] @ base[:, :2], (aug[:, :2] @ base[:, 2] + aug[:, 2])[:, None]], axis=1)
 
 
 def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -25,7 +25,9 @@ Labels are contiguous 0..N-1 inside each split (``dataset.identity_names[label]`
 
 Face crop: ``crop: full`` (the square around the whole image, zero padded) or ``crop: keypoints``
 (``keypoints_file``: CSV ``filename,x0,y0,...`` as read by :mod:`zoo.io.keypoint_csv`; the square around the
-points' box enlarged by ``crop_scale``) or ``crop: box`` (the list file's box columns, enlarged by
+points' box enlarged by ``crop_scale``) or ``crop: aligned`` (the same keypoints file; the ArcFace 5-point
+similarity alignment of :func:`zoo.datamodules.crop.align_matrix`: eye centres, nose tip and mouth corners onto
+the insightface template scaled to ``image_size``; ``crop_scale`` is not used) or ``crop: box`` (the list file's box columns, enlarged by
 ``crop_scale``; ``box_format: xywh`` = top-left pixel and size, ``xyxy`` = 0-based pixel-centre corners).
 The square is warped to ``image_size`` (area pre-filter when shrinking, :mod:`zoo.datamodules.crop`), geometric augmentation (shift, rotation, zoom, flip) happens inside that warp
 and photometric augmentation after it (``augment``: a :mod:`zoo.datamodules.transforms` recipe as built by
@@ -66,7 +68,7 @@ from torch.utils.data import Dataset
 
 from zoo.checks import check_bool, check_choice, check_fraction, check_int, check_number, invalid
 from zoo.datamodules.base import FaceDataModule
-from zoo.datamodules.crop import CropGeometry, crop_matrix, face_square, warp_crop
+from zoo.datamodules.crop import CropGeometry, align_matrix, crop_matrix, face_square, five_points, warp_crop
 from zoo.datamodules.pairs import SPLITS, VerificationPairs, generated_pairs, pairs_from_file
 from zoo.datamodules.samples import DataInfo, normaliser
 from zoo.datamodules.transforms import light, seed_augment
@@ -74,7 +76,7 @@ from zoo.io.images import IMAGE_SUFFIXES, check_image, read_image
 from zoo.io.keypoint_csv import read_keypoint_csv
 
 LAYOUTS = ("folders", "regex", "list")
-CROPS = ("full", "keypoints", "box")
+CROPS = ("full", "keypoints", "box", "aligned")
 FRACTION_MODES = ("images", "identities")
 BAD_SAMPLE_MODES = ("error", "skip")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +87,7 @@ class IdentityRecord:
     path: Path
     identity: str
     box: np.ndarray | None = None  # float64 [4] x_min, y_min, x_max, y_max (source pixels) or None
+    points: np.ndarray | None = None  # float64 [5, 2] alignment points (crop: aligned) or None
 
 
 def resolve_path(p: str | os.PathLike) -> Path:
@@ -224,9 +227,11 @@ def attach_keypoint_boxes(records: list[IdentityRecord], keypoints_file: Path, r
             pts = by_name.get(rec.path.name)
         if pts is None:
             skips.bad("images without keypoints", f"{rec.path}: no row in data.keypoints_file {keypoints_file} "
-                                                  f"(crop: keypoints needs one per image)")
+                                                  f"(crop: keypoints and crop: aligned need one per image)")
             continue
         rec.box = np.r_[pts.min(0), pts.max(0)].astype(np.float64)
+        if len(pts) in (5, 68):
+            rec.points = five_points(pts)
         out.append(rec)
     return out
 
@@ -303,6 +308,11 @@ class IdentityDataset(Dataset):
         self.boxes = [r.box for r in records]
         if crop != "full" and any(b is None for b in self.boxes):
             raise ValueError(f"{name}: crop={crop!r} but some records have no box/keypoints")
+        self.points = [r.points for r in records]
+        if crop == "aligned" and any(p is None for p in self.points):
+            bad = next(r.path for r in records if r.points is None)
+            raise ValueError(f"{name}: crop='aligned' needs 68 (iBUG) or 5 keypoints per image in data.keypoints_file; "
+                             f"{bad} has none or another number")
         self.identity_names = list(identity_names) if identity_names is not None else sorted({r.identity for r in records})
         lookup = {n: i for i, n in enumerate(self.identity_names)}
         self.identities = np.asarray([lookup[r.identity] for r in records], dtype=np.int64)
@@ -352,6 +362,8 @@ class IdentityDataset(Dataset):
     def crop_image(self, index: int, geometry: CropGeometry = CropGeometry()) -> np.ndarray:
         """uint8 crop [S, S] or [S, S, 3] of sample ``index`` (no photometric augmentation)."""
         j, img = self._read(index)
+        if self.crop == "aligned":
+            return warp_crop(img, align_matrix(self.points[j], self.image_size, geometry), self.image_size, "area")
         if self.crop == "full":
             h, w = img.shape[:2]
             cx, cy, side = (w - 1) / 2, (h - 1) / 2, float(max(h, w))
@@ -413,8 +425,8 @@ class IdentityDataModule(VerificationPairs, FaceDataModule):
         check_choice("data.on_bad_sample", on_bad_sample, BAD_SAMPLE_MODES)
         check_choice("data.fraction_mode", fraction_mode, FRACTION_MODES)
         check_int("data.min_images_per_identity", min_images_per_identity)
-        if crop == "keypoints" and not keypoints_file:
-            raise invalid("data.keypoints_file", keypoints_file, "data.crop=keypoints needs it",
+        if crop in ("keypoints", "aligned") and not keypoints_file:
+            raise invalid("data.keypoints_file", keypoints_file, f"data.crop={crop} needs it",
                           "a keypoint CSV (filename,x0,y0,...)")
         if crop == "box" and not (layout == "list" and box_columns):
             raise invalid("data.crop", crop, "needs data.layout=list with data.box_columns",
@@ -463,7 +475,7 @@ class IdentityDataModule(VerificationPairs, FaceDataModule):
         else:
             recs = scan_list(resolve_path(self.list_file), path, self.path_column, self.identity_column,
                              self.delimiter, self.header, self.box_columns, self.box_format, skips)
-        if self.crop == "keypoints":
+        if self.crop in ("keypoints", "aligned"):
             recs = attach_keypoint_boxes(recs, resolve_path(self.keypoints_file), path, skips)
         if self.verify_images:
             ok = []

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from zoo.checks import check_choice
-from zoo.datamodules.crop import crop_matrix, face_square, matrix_scale, warp_crop
+from zoo.datamodules.crop import align_matrix, crop_matrix, face_square, matrix_scale, warp_crop
 
 log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnxruntime", "auto")
@@ -212,28 +212,46 @@ class LandmarkPredictor:
             out.append(np.ascontiguousarray(a))
         return out
 
-    def crops(self, images: Any, boxes: Any = None) -> tuple[torch.Tensor, np.ndarray]:
-        """(model input [N, C, S, S], source->crop matrices [N, 2, 3]) for ``images`` and optional ``boxes``."""
+    def crops(self, images: Any, boxes: Any = None, landmarks: Any = None) -> tuple[torch.Tensor, np.ndarray]:
+        """(model input [N, C, S, S], source->crop matrices [N, 2, 3]) for ``images`` and optional ``boxes`` or
+        ``landmarks`` ([N, 68, 2] / [N, 5, 2] source pixels: the 5-point alignment of
+        :func:`zoo.datamodules.crop.align_matrix` when the model was trained on aligned crops, else the square
+        around the landmarks' box)."""
         arrays = self._as_arrays(images)
+        if landmarks is not None:
+            if boxes is not None:
+                raise ValueError("give boxes or landmarks, not both")
+            pts = [np.asarray(p, dtype=np.float64) for p in landmarks]
+            if len(pts) != len(arrays) or any(p.ndim != 2 or p.shape[1] != 2 for p in pts):
+                raise ValueError(f"landmarks: expected one [68, 2] or [5, 2] array per image ({len(arrays)} images), "
+                                 f"got {len(pts)} of shapes {sorted({p.shape for p in pts})}")
+            if getattr(self, "align", False):
+                mats = [align_matrix(p, self.image_size) for p in pts]
+                return self._from_matrices(arrays, mats), np.stack(mats)
+            boxes = np.stack([np.r_[p.min(0), p.max(0)] for p in pts])
         if boxes is not None:
             boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
             if len(boxes) != len(arrays):
                 raise ValueError(f"boxes: got {len(boxes)} boxes for {len(arrays)} images; expected one "
                                  f"(x0, y0, x1, y1) per image")
-        tensors, mats = [], []
+        mats = []
         for i, img in enumerate(arrays):
             if boxes is None:
                 h, w = img.shape[:2]
                 cx, cy, side = (w - 1) / 2.0, (h - 1) / 2.0, float(max(h, w))
             else:
                 cx, cy, side = face_square(None, boxes[i], self.crop_scale)
-            m = crop_matrix((cx, cy), side, self.image_size)
+            mats.append(crop_matrix((cx, cy), side, self.image_size))
+        return self._from_matrices(arrays, mats), np.stack(mats)
+
+    def _from_matrices(self, arrays: list[np.ndarray], mats: list[np.ndarray]) -> torch.Tensor:
+        tensors = []
+        for img, m in zip(arrays, mats):
             crop = warp_crop(img, m, self.image_size, self.interpolation)
             t = torch.from_numpy(crop).float().div_(255.0)
             t = t[None] if t.dim() == 2 else t.permute(2, 0, 1)
             tensors.append((t - self.mean) / self.std)
-            mats.append(m)
-        return torch.stack(tensors), np.stack(mats)
+        return torch.stack(tensors)
 
     # ---- prediction ---------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -319,21 +337,31 @@ class FaceEmbedder:
     to the model's channels (RGB or gray), scaled ``(x / 255 - mean) / std`` with the training data's mean/std,
     embedded by the network in eval mode; with the model's ``flip_tta`` the embedding is
     ``normalise(e(x) + e(mirror x))``, as in its evaluation. Float images in [0, 1] are accepted too.
+
+    With ``landmarks`` ([N, 68, 2] iBUG or [N, 5, 2] points in the images' pixels) the crop is made from them as in
+    training: the ArcFace 5-point similarity alignment for a model trained with ``data.crop=aligned``, else the
+    square ``crop_scale`` × the landmarks' box. A model trained on aligned crops given no landmarks takes each
+    image to be an aligned crop already.
     """
 
     # the crop/resize/channel/normalisation code path of LandmarkPredictor (boxes=None: each image is the crop)
     _as_arrays = LandmarkPredictor._as_arrays
     crops = LandmarkPredictor.crops
+    _from_matrices = LandmarkPredictor._from_matrices
 
     def __init__(self, model: torch.nn.Module, image_size: int, channels: int,
                  mean: float | Sequence[float] = 0.5, std: float | Sequence[float] = 0.5,
-                 flip_tta: bool = False, device: str | torch.device = "cpu", batch_size: int = 64) -> None:
+                 flip_tta: bool = False, device: str | torch.device = "cpu", batch_size: int = 64,
+                 crop: str = "full", crop_scale: float = 1.25) -> None:
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+        if crop not in ("full", "keypoints", "box", "aligned"):
+            raise ValueError(f"crop must be full, keypoints, box or aligned (the training data's data.crop), got {crop!r}")
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.image_size, self.channels, self.batch_size = int(image_size), int(channels), int(batch_size)
-        self.crop_scale, self.interpolation, self.flip_tta = 1.0, "area", bool(flip_tta)
+        self.crop_scale, self.interpolation, self.flip_tta = float(crop_scale), "area", bool(flip_tta)
+        self.align = crop == "aligned"
         self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
         self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
 
@@ -354,8 +382,10 @@ class FaceEmbedder:
                              f"{EmbeddingModel.__module__}.{EmbeddingModel.__qualname__} subclass (FaceNetTriplet, "
                              f"ArcFaceModel); landmark checkpoints are read by LandmarkPredictor")
         model = model_cls.load_from_checkpoint(path, map_location=device, weights_only=False)
+        data = dict(config.get("data") or {})
         kw = dict(image_size=model.image_size, channels=model.channels, flip_tta=model.flip_tta,
-                  **data_normalisation(config.get("data")))
+                  **data_normalisation(data))
+        kw.update({k: data[k] for k in ("crop", "crop_scale") if data.get(k) is not None})
         kw.update(overrides)
         return cls(model, device=device, **kw)
 
@@ -371,7 +401,7 @@ class FaceEmbedder:
             out.append(e.float().cpu())
         return torch.cat(out) if out else torch.zeros(0, getattr(self.model, "embedding_dim", 0))
 
-    def embed(self, images: Any) -> torch.Tensor:
+    def embed(self, images: Any, landmarks: Any = None) -> torch.Tensor:
         """Unit-norm embeddings [N, D] of face crops (a list of uint8 HxWx3 / HxW arrays, an [N, H, W, 3] array or
-        an image tensor); see the class docstring for the preprocessing."""
-        return self.embed_crops(self.crops(images)[0])
+        an image tensor), or of faces given by ``landmarks``; see the class docstring for the preprocessing."""
+        return self.embed_crops(self.crops(images, landmarks=landmarks)[0])
