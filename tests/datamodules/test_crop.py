@@ -146,6 +146,8 @@ def test_similarity_fit_recovers_a_known_similarity_and_matches_brute_force():
     assert np.linalg.det(fit[:, :2]) > 0  # a rotation, never a reflection
     with pytest.raises(ValueError, match="coincide"):
         similarity_fit(np.ones((5, 2)), dst)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        similarity_fit(np.where(np.arange(10).reshape(5, 2) == 3, np.nan, src), dst)
     with pytest.raises(ValueError, match=r"\[N, 2\]"):
         similarity_fit(src[:, :1], dst[:, :1])
 

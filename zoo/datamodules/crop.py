@@ -37,6 +37,7 @@ from zoo.checks import check_choice, invalid
 from zoo.schemes import Scheme
 
 NORMS = ("inter_ocular", "inter_pupil", "box", "diagonal")
+CROPS = ("full", "keypoints", "box", "aligned")  # identity-data crops (zoo.datamodules.identity, data.crop)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     a, b = np.asarray(src, dtype=np.float64), np.asarray(dst, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 2 or a.shape[1] != 2 or len(a) < 2:
         raise ValueError(f"similarity_fit needs two [N, 2] point sets with N >= 2, got {a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("similarity_fit: the points contain NaN or inf; alignment needs finite landmarks")
     ma, mb = a.mean(0), b.mean(0)
     ac, bc = a - ma, b - mb
     var = (ac ** 2).sum() / len(a)

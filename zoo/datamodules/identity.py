@@ -68,7 +68,7 @@ from torch.utils.data import Dataset
 
 from zoo.checks import check_bool, check_choice, check_fraction, check_int, check_number, invalid
 from zoo.datamodules.base import FaceDataModule
-from zoo.datamodules.crop import CropGeometry, align_matrix, crop_matrix, face_square, five_points, warp_crop
+from zoo.datamodules.crop import CROPS, CropGeometry, align_matrix, crop_matrix, face_square, five_points, warp_crop
 from zoo.datamodules.pairs import SPLITS, VerificationPairs, generated_pairs, pairs_from_file
 from zoo.datamodules.samples import DataInfo, normaliser
 from zoo.datamodules.transforms import light, seed_augment
@@ -76,7 +76,6 @@ from zoo.io.images import IMAGE_SUFFIXES, check_image, read_image
 from zoo.io.keypoint_csv import read_keypoint_csv
 
 LAYOUTS = ("folders", "regex", "list")
-CROPS = ("full", "keypoints", "box", "aligned")
 FRACTION_MODES = ("images", "identities")
 BAD_SAMPLE_MODES = ("error", "skip")
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from zoo.checks import check_choice
-from zoo.datamodules.crop import align_matrix, crop_matrix, face_square, matrix_scale, warp_crop
+from zoo.datamodules.crop import CROPS, align_matrix, crop_matrix, face_square, matrix_scale, warp_crop
 
 log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnxruntime", "auto")
@@ -62,6 +62,7 @@ class LandmarkPredictor:
         self.device = torch.device(device)
         self.image_size, self.channels = int(image_size), int(channels)
         self.crop_scale, self.interpolation, self.batch_size = float(crop_scale), interpolation, int(batch_size)
+        self.align = False  # landmark crops are landmark-box squares (FaceEmbedder: the training data's data.crop)
         self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
         self.std = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
         self.ckpt_path: str | None = None  # set by from_checkpoint (where predict_image keeps its box-to-crop map)
@@ -225,7 +226,7 @@ class LandmarkPredictor:
             if len(pts) != len(arrays) or any(p.ndim != 2 or p.shape[1] != 2 for p in pts):
                 raise ValueError(f"landmarks: expected one [68, 2] or [5, 2] array per image ({len(arrays)} images), "
                                  f"got {len(pts)} of shapes {sorted({p.shape for p in pts})}")
-            if getattr(self, "align", False):
+            if self.align:
                 mats = [align_matrix(p, self.image_size) for p in pts]
                 return self._from_matrices(arrays, mats), np.stack(mats)
             boxes = np.stack([np.r_[p.min(0), p.max(0)] for p in pts])
@@ -355,8 +356,9 @@ class FaceEmbedder:
                  crop: str = "full", crop_scale: float = 1.25) -> None:
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
-        if crop not in ("full", "keypoints", "box", "aligned"):
-            raise ValueError(f"crop must be full, keypoints, box or aligned (the training data's data.crop), got {crop!r}")
+        if crop not in CROPS:
+            raise ValueError(f"crop must be {', '.join(CROPS[:-1])} or {CROPS[-1]} (the training data's data.crop), "
+                             f"got {crop!r}")
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.image_size, self.channels, self.batch_size = int(image_size), int(channels), int(batch_size)
